@@ -1,0 +1,200 @@
+//! `atelier-mirror` settings: a TOML file (`--config`), overridden by command-line flags.
+//!
+//! Every field is optional in the file; unknown fields are rejected so a typo cannot silently
+//! leave a shop mirror on a default.
+//!
+//! ```
+//! use atelier_edge::config::MirrorConfig;
+//! let config: MirrorConfig = toml::from_str(r#"
+//!     input = "test-pattern:"
+//!     output = "png:/tmp/frames"
+//!     model_size = "320x240"
+//!     threads = 2
+//! "#).unwrap();
+//! assert_eq!(config.threads, Some(2));
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::frame::Size;
+use crate::sink::SinkSpec;
+use crate::source::SourceSpec;
+use crate::style::StyleMix;
+
+/// The settings file. Field names match the long command-line flags.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    pub input: Option<SourceSpec>,
+    pub output: Option<SinkSpec>,
+    pub model: Option<PathBuf>,
+    pub style: Option<String>,
+    pub threads: Option<usize>,
+    pub frames: Option<u64>,
+    pub fps: Option<f32>,
+    pub capture_size: Option<Size>,
+    pub model_size: Option<Size>,
+    pub output_size: Option<Size>,
+    pub mirror: Option<bool>,
+    pub show_fps: Option<bool>,
+    pub show_style: Option<bool>,
+    pub hold_frames: Option<u32>,
+    pub report: Option<bool>,
+}
+
+/// A settings file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+impl MirrorConfig {
+    /// Reads a settings file; errors name the file, the field and the accepted values.
+    pub fn load(path: &Path) -> Result<MirrorConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.display().to_string(), message: e.to_string() })?;
+        MirrorConfig::parse(&text)
+            .map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })
+    }
+
+    /// Parses settings text; the error is one line naming the field.
+    pub fn parse(text: &str) -> Result<MirrorConfig, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // toml's message already names the field ("unknown field `x`, expected one of ...").
+            let message = e.message().trim().replace('\n', " ");
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+
+    /// Layers `over` (the command line) on top of `self` (the file).
+    pub fn merged(self, over: MirrorConfig) -> MirrorConfig {
+        MirrorConfig {
+            input: over.input.or(self.input),
+            output: over.output.or(self.output),
+            model: over.model.or(self.model),
+            style: over.style.or(self.style),
+            threads: over.threads.or(self.threads),
+            frames: over.frames.or(self.frames),
+            fps: over.fps.or(self.fps),
+            capture_size: over.capture_size.or(self.capture_size),
+            model_size: over.model_size.or(self.model_size),
+            output_size: over.output_size.or(self.output_size),
+            mirror: over.mirror.or(self.mirror),
+            show_fps: over.show_fps.or(self.show_fps),
+            show_style: over.show_style.or(self.show_style),
+            hold_frames: over.hold_frames.or(self.hold_frames),
+            report: over.report.or(self.report),
+        }
+    }
+
+    /// Fills defaults and checks ranges.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let invalid = |field, message: String| ConfigError::Invalid { field, message };
+        let model_size = self.model_size.unwrap_or(Settings::DEFAULT_MODEL_SIZE);
+        crate::contract::check_size(model_size.width as usize, model_size.height as usize)
+            .map_err(|m| invalid("model_size", m))?;
+        let capture_size = self.capture_size.unwrap_or(Settings::DEFAULT_CAPTURE_SIZE);
+        let threads = self.threads.unwrap_or(1);
+        if !(1..=64).contains(&threads) {
+            return Err(invalid("threads", format!("{threads} is out of range; accepted: 1..=64")));
+        }
+        let fps = self.fps.unwrap_or(30.0);
+        if !(fps > 0.0 && fps <= 240.0) {
+            return Err(invalid("fps", format!("{fps} is out of range; accepted: a number in (0, 240]")));
+        }
+        let style = self.style.map(|s| s.parse::<StyleMix>()).transpose().map_err(|m| invalid("style", m))?;
+        if self.frames == Some(0) {
+            return Err(invalid("frames", "0 frames would do nothing; omit it to run until stopped".into()));
+        }
+        Ok(Settings {
+            input: self.input.unwrap_or(SourceSpec::Demo),
+            output: self.output.unwrap_or(SinkSpec::Mjpeg(Settings::DEFAULT_PREVIEW.parse().expect("valid"))),
+            model: self.model,
+            style,
+            threads,
+            frames: self.frames,
+            fps,
+            capture_size,
+            model_size,
+            output_size: self.output_size.unwrap_or(capture_size),
+            mirror: self.mirror.unwrap_or(true),
+            show_fps: self.show_fps.unwrap_or(false),
+            show_style: self.show_style.unwrap_or(true),
+            hold_frames: self.hold_frames.unwrap_or(fps.round() as u32 * 5).max(1),
+            report: self.report.unwrap_or(false),
+        })
+    }
+}
+
+/// Complete settings, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub input: SourceSpec,
+    pub output: SinkSpec,
+    /// `None`: the model compiled into the binary.
+    pub model: Option<PathBuf>,
+    /// `None`: the model's first style.
+    pub style: Option<StyleMix>,
+    pub threads: usize,
+    pub frames: Option<u64>,
+    pub fps: f32,
+    pub capture_size: Size,
+    pub model_size: Size,
+    pub output_size: Size,
+    pub mirror: bool,
+    pub show_fps: bool,
+    pub show_style: bool,
+    pub hold_frames: u32,
+    pub report: bool,
+}
+
+impl Settings {
+    pub const DEFAULT_CAPTURE_SIZE: Size = Size::new(640, 480);
+    pub const DEFAULT_MODEL_SIZE: Size = Size::new(320, 240);
+    pub const DEFAULT_PREVIEW: &'static str = "127.0.0.1:8080";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_and_accepted_values() {
+        let err = MirrorConfig::parse("input = \"camera:x\"").unwrap_err();
+        assert!(err.contains("accepted: demo:"), "{err}");
+        let err = MirrorConfig::parse("treads = 2").unwrap_err();
+        assert!(err.contains("unknown field `treads`") && err.contains("threads"), "{err}");
+        let err = MirrorConfig::parse("\nmodel_size = \"big\"").unwrap_err();
+        assert!(err.starts_with("line 2") && err.contains("WIDTHxHEIGHT"), "{err}");
+        let err = MirrorConfig { model_size: Some(Size::new(321, 240)), ..Default::default() }
+            .resolve()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("model_size:") && err.to_string().contains("multiples of 8"),
+            "{err}"
+        );
+        let err = MirrorConfig { threads: Some(0), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("1..=64"), "{err}");
+    }
+
+    #[test]
+    fn command_line_overrides_file() {
+        let file = MirrorConfig::parse("threads = 2\nfps = 10\ninput = \"test-pattern:\"").unwrap();
+        let cli = MirrorConfig { threads: Some(4), ..Default::default() };
+        let s = file.merged(cli).resolve().unwrap();
+        assert_eq!((s.threads, s.fps, s.input), (4, 10.0, SourceSpec::TestPattern));
+        assert_eq!(s.output.to_string(), "mjpeg://127.0.0.1:8080");
+        assert_eq!(s.output_size, Settings::DEFAULT_CAPTURE_SIZE);
+    }
+}

@@ -1,0 +1,104 @@
+//! Per-frame image operations: mirror flip and resizing.
+//!
+//! Resizing uses `fast_image_resize` (SIMD on x86 and NEON) with one reusable [`Scaler`] per
+//! pipeline stage, so the per-frame path allocates only the destination image.
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::RgbImage;
+
+use crate::frame::Size;
+
+/// Flips an image left to right in place: a mirror shows you as others do not.
+pub fn flip_horizontal(image: &mut RgbImage) {
+    let width = image.width() as usize;
+    for row in image.chunks_exact_mut(width * 3) {
+        let (mut left, mut right) = (0, width - 1);
+        while left < right {
+            for c in 0..3 {
+                row.swap(left * 3 + c, right * 3 + c);
+            }
+            left += 1;
+            right -= 1;
+        }
+    }
+}
+
+/// How a resize handles a different aspect ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Stretch to the exact size (used between pipeline stages of one frame, which keep ratios).
+    Stretch,
+    /// Scale to cover the destination and crop the centre (used for still images of any shape).
+    Cover,
+}
+
+/// A reusable resizer.
+#[derive(Default)]
+pub struct Scaler {
+    resizer: Resizer,
+}
+
+impl Scaler {
+    pub fn new() -> Scaler {
+        Scaler::default()
+    }
+
+    /// Resizes `src` to `size`; returns a copy when the size already matches.
+    pub fn resize(&mut self, src: &RgbImage, size: Size, fit: Fit) -> RgbImage {
+        let mut dst = RgbImage::new(size.width, size.height);
+        self.resize_into(src, &mut dst, fit);
+        dst
+    }
+
+    /// Resizes `src` into `dst`, whose size is the target.
+    pub fn resize_into(&mut self, src: &RgbImage, dst: &mut RgbImage, fit: Fit) {
+        if src.dimensions() == dst.dimensions() {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        if fit == Fit::Cover {
+            options = options.fit_into_destination(Some((0.5, 0.5)));
+        }
+        self.resizer
+            .resize(src, dst, &options)
+            .expect("RGB8 to RGB8 with non-empty sizes is always supported");
+    }
+}
+
+impl Scaler {
+    /// Resizes the `(left, top, width, height)` window of `src` into `dst`.
+    pub fn resize_crop_into(&mut self, src: &RgbImage, window: (f64, f64, f64, f64), dst: &mut RgbImage) {
+        let (left, top, width, height) = window;
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+            .crop(left, top, width, height);
+        self.resizer
+            .resize(src, dst, &options)
+            .expect("RGB8 to RGB8 with non-empty sizes is always supported");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flip_mirrors_rows() {
+        let mut img = RgbImage::from_fn(3, 2, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        flip_horizontal(&mut img);
+        assert_eq!(img.get_pixel(0, 0).0, [2, 0, 7]);
+        assert_eq!(img.get_pixel(1, 1).0, [1, 1, 7]);
+        assert_eq!(img.get_pixel(2, 1).0, [0, 1, 7]);
+    }
+
+    #[test]
+    fn cover_crops_to_size() {
+        let img = RgbImage::from_fn(100, 50, |x, _| image::Rgb([(x * 2) as u8, 0, 0]));
+        let out = Scaler::new().resize(&img, Size::new(20, 20), Fit::Cover);
+        assert_eq!(out.dimensions(), (20, 20));
+        // The centre column of a cover-crop comes from the centre of the source.
+        let mid = out.get_pixel(10, 10).0[0] as i32;
+        assert!((mid - 100).abs() < 8, "{mid}");
+    }
+}

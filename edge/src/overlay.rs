@@ -1,0 +1,82 @@
+//! The text drawn over the mirror image: the current style, and the frame rate when enabled.
+
+use embedded_graphics::mono_font::ascii::{FONT_6X10, FONT_10X20};
+use embedded_graphics::mono_font::{MonoFont, MonoTextStyle};
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::text::{Baseline, Text};
+use image::RgbImage;
+
+use crate::canvas::Canvas;
+
+/// What the overlay shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OverlayOptions {
+    pub show_style: bool,
+    pub show_fps: bool,
+}
+
+impl Default for OverlayOptions {
+    fn default() -> Self {
+        OverlayOptions { show_style: true, show_fps: false }
+    }
+}
+
+/// Panel behind the text: dark enough to read on any style, light enough to see through.
+const SHADE: f32 = 0.6;
+const MARGIN: i32 = 6;
+
+/// Draws the overlay onto a finished frame.
+pub fn draw(image: &mut RgbImage, options: OverlayOptions, style: &str, fps: Option<f32>) {
+    let font = font_for(image.height());
+    let mut canvas = Canvas::new(image);
+    let size = canvas.size();
+    if options.show_style && !style.is_empty() {
+        let pos = Point::new(MARGIN, size.height as i32 - MARGIN - font.character_size.height as i32);
+        label(&mut canvas, font, pos, style);
+    }
+    if let (true, Some(fps)) = (options.show_fps, fps) {
+        let text = format!("{fps:.1} fps");
+        let width = (text.len() as u32 * font.character_size.width) as i32;
+        label(&mut canvas, font, Point::new(size.width as i32 - MARGIN - width, MARGIN), &text);
+    }
+}
+
+/// The region the overlay may cover, for tests that compare frames outside it.
+pub fn style_label_band(height: u32) -> u32 {
+    let font = font_for(height);
+    font.character_size.height + 2 * MARGIN as u32 + 4
+}
+
+fn font_for(height: u32) -> &'static MonoFont<'static> {
+    if height >= 360 { &FONT_10X20 } else { &FONT_6X10 }
+}
+
+fn label(canvas: &mut Canvas, font: &MonoFont, pos: Point, text: &str) {
+    let width = text.chars().count() as u32 * font.character_size.width;
+    canvas.shade(pos - Point::new(4, 3), Size::new(width + 8, font.character_size.height + 6), SHADE);
+    let style = MonoTextStyle::new(font, Rgb888::WHITE);
+    let _ = Text::with_baseline(text, pos, style, Baseline::Top).draw(canvas);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_style_name_in_the_bottom_band() {
+        let mut img = RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
+        draw(&mut img, OverlayOptions::default(), "wave", Some(12.0));
+        let band = style_label_band(240);
+        let changed = |y0: u32, y1: u32| {
+            (y0..y1)
+                .flat_map(|y| (0..320).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 != [128, 128, 128])
+                .count()
+        };
+        assert!(changed(240 - band, 240) > 50, "no label drawn");
+        assert_eq!(changed(0, 240 - band), 0, "fps drawn although disabled");
+        let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
+        assert!(white > 20, "no white text");
+    }
+}

@@ -1,0 +1,296 @@
+//! The mirror pipeline: capture → stylize → output on three threads.
+//!
+//! ```text
+//!  capture thread            inference thread           output thread
+//!  source.next_frame()  ──▶  engine.stylize()      ──▶  resize to output size
+//!  mirror flip          slot  (style commands)     slot  overlay
+//!  resize to model size                                  sink.write()
+//! ```
+//!
+//! The stages are joined by [`LatestSlot`]s: a slow stage drops frames instead of building
+//! latency. Work is split so a 4-core Pi keeps one core on tract and the others on image work.
+
+pub mod slot;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use slot::LatestSlot;
+
+use crate::engine::{Engine, EngineError};
+use crate::frame::{Frame, Size};
+use crate::imageops::{Fit, Scaler, flip_horizontal};
+use crate::overlay::{self, OverlayOptions};
+use crate::sink::{Sink, SinkError};
+use crate::source::{Source, SourceError};
+use crate::style::StyleMix;
+
+/// Pipeline settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// Size the model runs at (multiple of 8).
+    pub model_size: Size,
+    /// Size of the frames handed to the sink.
+    pub output_size: Size,
+    /// Frame rate that non-live sources (files, demo, test pattern) are paced to.
+    pub fps: f32,
+    /// Stop after this many output frames.
+    pub frames: Option<u64>,
+    /// Flip left to right, as a mirror does.
+    pub mirror: bool,
+    pub overlay: OverlayOptions,
+}
+
+/// Changes applied between frames, e.g. from a control panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    SetStyle(StyleMix),
+}
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("input: {0}")]
+    Source(#[from] SourceError),
+    #[error("output: {0}")]
+    Sink(#[from] SinkError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("the {0} thread panicked")]
+    Panic(&'static str),
+}
+
+/// What a run did, for `--report` and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub frames_captured: u64,
+    pub frames_stylized: u64,
+    pub frames_out: u64,
+    /// Frames overwritten while the inference thread was busy.
+    pub dropped_before_inference: u64,
+    /// Stylized frames overwritten while the output thread was busy.
+    pub dropped_before_output: u64,
+    pub seconds: f64,
+    pub output_fps: f64,
+    pub inference_ms_mean: f64,
+    pub inference_ms_max: f64,
+    /// Capture to sink, averaged over output frames.
+    pub latency_ms_mean: f64,
+}
+
+/// A stylized frame on its way to the output thread.
+struct Stylized {
+    frame: Frame,
+    style: Arc<str>,
+}
+
+/// Stops a running pipeline from another thread (Ctrl-C, a test).
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    pub fn new() -> StopHandle {
+        StopHandle::default()
+    }
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs until `config.frames` frames are out, `stop` is triggered, or a stage fails.
+pub fn run(
+    mut source: Box<dyn Source>,
+    mut engine: Engine,
+    mut sink: Box<dyn Sink>,
+    config: &PipelineConfig,
+    style: &StyleMix,
+    stop: StopHandle,
+    commands: Option<Receiver<Command>>,
+) -> Result<Report, PipelineError> {
+    engine.set_style_weights(&style.weights(engine.styles()).map_err(EngineError::Style)?)?;
+    engine.prepare(config.model_size)?;
+    let to_model: Arc<LatestSlot<Frame>> = Arc::new(LatestSlot::new());
+    let to_output: Arc<LatestSlot<Stylized>> = Arc::new(LatestSlot::new());
+    let stats = Arc::new(Mutex::new(Report::default()));
+    let started = Instant::now();
+    let shutdown = {
+        let (a, b, stop) = (to_model.clone(), to_output.clone(), stop.clone());
+        move || {
+            stop.stop();
+            a.close();
+            b.close();
+        }
+    };
+
+    let capture = {
+        let (slot, stop, shutdown, stats, config) =
+            (to_model.clone(), stop.clone(), shutdown.clone(), stats.clone(), config.clone());
+        thread::Builder::new().name("capture".into()).spawn(move || {
+            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats);
+            shutdown();
+            result
+        })
+    }
+    .expect("spawn capture thread");
+
+    let inference = {
+        let (input, output, shutdown, stats, label) =
+            (to_model.clone(), to_output.clone(), shutdown.clone(), stats.clone(), style.label());
+        thread::Builder::new().name("inference".into()).spawn(move || {
+            let result = inference_loop(&mut engine, &input, &output, commands, label, &stats);
+            shutdown();
+            result
+        })
+    }
+    .expect("spawn inference thread");
+
+    let output = {
+        let (input, stop, shutdown, stats, config) =
+            (to_output.clone(), stop.clone(), shutdown.clone(), stats.clone(), config.clone());
+        thread::Builder::new().name("output".into()).spawn(move || {
+            let result = output_loop(sink.as_mut(), &input, &stop, &config, &stats);
+            shutdown();
+            result
+        })
+    }
+    .expect("spawn output thread");
+
+    let results = [
+        capture.join().map_err(|_| PipelineError::Panic("capture")).and_then(|r| r.map_err(Into::into)),
+        inference.join().map_err(|_| PipelineError::Panic("inference")).and_then(|r| r.map_err(Into::into)),
+        output.join().map_err(|_| PipelineError::Panic("output")).and_then(|r| r.map_err(Into::into)),
+    ];
+    for result in results {
+        result?;
+    }
+    let mut report = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.output_fps = report.frames_out as f64 / report.seconds.max(1e-9);
+    report.dropped_before_inference = to_model.dropped();
+    report.dropped_before_output = to_output.dropped();
+    Ok(report)
+}
+
+fn capture_loop(
+    source: &mut dyn Source,
+    slot: &LatestSlot<Frame>,
+    stop: &StopHandle,
+    config: &PipelineConfig,
+    stats: &Mutex<Report>,
+) -> Result<(), SourceError> {
+    let period = Duration::from_secs_f32(1.0 / config.fps.max(0.1));
+    let mut scaler = Scaler::new();
+    let mut next = Instant::now();
+    while !stop.is_stopped() {
+        if !source.is_live() {
+            let now = Instant::now();
+            if next > now {
+                thread::sleep(next - now);
+            }
+            next = next.max(now) + period;
+        }
+        let mut frame = source.next_frame()?;
+        let mut small = scaler.resize(&frame.image, config.model_size, Fit::Cover);
+        if config.mirror {
+            flip_horizontal(&mut small);
+        }
+        frame.image = small;
+        stats.lock().unwrap_or_else(|e| e.into_inner()).frames_captured += 1;
+        if !slot.put(frame) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn inference_loop(
+    engine: &mut Engine,
+    input: &LatestSlot<Frame>,
+    output: &LatestSlot<Stylized>,
+    commands: Option<Receiver<Command>>,
+    label: String,
+    stats: &Mutex<Report>,
+) -> Result<(), EngineError> {
+    let mut style: Arc<str> = label.into();
+    while let Some(mut frame) = input.take() {
+        for command in commands.iter().flat_map(|c| c.try_iter()) {
+            match command {
+                Command::SetStyle(mix) => match mix.weights(engine.styles()) {
+                    Ok(weights) => {
+                        engine.set_style_weights(&weights)?;
+                        style = mix.label().into();
+                    }
+                    Err(e) => tracing::warn!("ignoring style command: {e}"),
+                },
+            }
+        }
+        let t0 = Instant::now();
+        frame.image = engine.stylize(&frame.image)?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        {
+            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.frames_stylized += 1;
+            s.inference_ms_mean += (ms - s.inference_ms_mean) / s.frames_stylized as f64;
+            s.inference_ms_max = s.inference_ms_max.max(ms);
+        }
+        if !output.put(Stylized { frame, style: style.clone() }) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn output_loop(
+    sink: &mut dyn Sink,
+    input: &LatestSlot<Stylized>,
+    stop: &StopHandle,
+    config: &PipelineConfig,
+    stats: &Mutex<Report>,
+) -> Result<(), SinkError> {
+    let mut scaler = Scaler::new();
+    let mut fps = FpsMeter::default();
+    let mut out = 0u64;
+    while let Some(Stylized { mut frame, style }) = input.take() {
+        frame.image = scaler.resize(&frame.image, config.output_size, Fit::Stretch);
+        overlay::draw(&mut frame.image, config.overlay, &style, fps.tick());
+        sink.write(&frame)?;
+        out += 1;
+        {
+            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.frames_out = out;
+            let latency = frame.captured.elapsed().as_secs_f64() * 1e3;
+            s.latency_ms_mean += (latency - s.latency_ms_mean) / out as f64;
+        }
+        if config.frames.is_some_and(|n| out >= n) || stop.is_stopped() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Frames per second, smoothed so the overlay figure is readable.
+#[derive(Default)]
+struct FpsMeter {
+    last: Option<Instant>,
+    fps: Option<f32>,
+}
+
+impl FpsMeter {
+    fn tick(&mut self) -> Option<f32> {
+        let now = Instant::now();
+        if let Some(last) = self.last.replace(now) {
+            let instant = 1.0 / (now - last).as_secs_f32().max(1e-6);
+            self.fps = Some(match self.fps {
+                Some(f) => 0.9 * f + 0.1 * instant,
+                None => instant,
+            });
+        }
+        self.fps
+    }
+}

@@ -1,0 +1,4 @@
+//! The frame sinks named by `--output` URIs.
+
+pub mod mjpeg;
+pub mod png;

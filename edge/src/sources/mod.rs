@@ -1,0 +1,5 @@
+//! The frame sources named by `--input` URIs.
+
+pub mod demo;
+pub mod images;
+pub mod test_pattern;

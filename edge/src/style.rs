@@ -1,0 +1,109 @@
+//! Style selection: a name picks one style, `name=w,name=w` blends several.
+
+/// A request for a mix of styles, by name, before it is matched against a model.
+///
+/// ```
+/// use atelier_edge::style::StyleMix;
+/// let styles = vec!["wave".to_string(), "scream".to_string()];
+/// let mix: StyleMix = "wave".parse().unwrap();
+/// assert_eq!(mix.weights(&styles).unwrap(), vec![1.0, 0.0]);
+/// let blend: StyleMix = "wave=0.25,scream=0.75".parse().unwrap();
+/// assert_eq!(blend.weights(&styles).unwrap(), vec![0.25, 0.75]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleMix {
+    parts: Vec<(String, f32)>,
+}
+
+impl StyleMix {
+    /// One style at full weight.
+    pub fn single(name: &str) -> StyleMix {
+        StyleMix { parts: vec![(name.to_string(), 1.0)] }
+    }
+
+    /// The weight vector over `styles` (the model's order), normalised to sum to 1 so a blend stays
+    /// a convex mix of the learnt styles. Unknown names are an error that lists the model's styles.
+    pub fn weights(&self, styles: &[String]) -> Result<Vec<f32>, String> {
+        let mut w = vec![0.0; styles.len()];
+        for (name, weight) in &self.parts {
+            let i = styles
+                .iter()
+                .position(|s| s == name)
+                .ok_or_else(|| format!("unknown style `{name}`; this model has: {}", styles.join(", ")))?;
+            w[i] += weight;
+        }
+        let total: f32 = w.iter().sum();
+        Ok(w.into_iter().map(|x| x / total).collect())
+    }
+
+    /// A label for the overlay: the name, or `a 30% + b 70%`.
+    pub fn label(&self) -> String {
+        match self.parts.as_slice() {
+            [(name, _)] => name.clone(),
+            parts => {
+                let total: f32 = parts.iter().map(|p| p.1).sum::<f32>().max(f32::EPSILON);
+                parts
+                    .iter()
+                    .map(|(n, w)| format!("{n} {:.0}%", 100.0 * w / total))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for StyleMix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StyleMix, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty style; expected NAME or NAME=WEIGHT,NAME=WEIGHT".into());
+        }
+        let mut parts = Vec::new();
+        for part in s.split(',') {
+            let (name, weight) = match part.split_once('=') {
+                None => (part.trim(), 1.0),
+                Some((n, w)) => {
+                    let weight: f32 = w
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("style weight `{w}` in `{s}` is not a number"))?;
+                    (n.trim(), weight)
+                }
+            };
+            if name.is_empty() {
+                return Err(format!("empty style name in `{s}`"));
+            }
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(format!("style weight for `{name}` must be a finite number >= 0"));
+            }
+            parts.push((name.to_string(), weight));
+        }
+        if parts.iter().all(|p| p.1 == 0.0) {
+            return Err(format!("style weights in `{s}` are all zero"));
+        }
+        Ok(StyleMix { parts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_mixes() {
+        let styles = vec!["a".to_string()];
+        assert!("".parse::<StyleMix>().is_err());
+        assert!("a=x".parse::<StyleMix>().is_err());
+        assert!("a=-1".parse::<StyleMix>().is_err());
+        assert!("a=0".parse::<StyleMix>().is_err());
+        let err = "b".parse::<StyleMix>().unwrap().weights(&styles).unwrap_err();
+        assert!(err.contains("unknown style `b`") && err.contains("a"), "{err}");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!("a".parse::<StyleMix>().unwrap().label(), "a");
+        assert_eq!("a=1,b=3".parse::<StyleMix>().unwrap().label(), "a 25% + b 75%");
+    }
+}

@@ -1,0 +1,109 @@
+//! `atelier-mirror` as a user runs it: the embedded default, a config file, and bad arguments.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn mirror() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_atelier-mirror"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn embedded_default_writes_frames_without_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mirror()
+        .args(["--frames", "3", "--fps", "100", "--output"])
+        .arg(format!("png:{}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    let img = image::open(&frames[0]).unwrap();
+    assert_eq!((img.width(), img.height()), (640, 480));
+}
+
+#[test]
+fn embedded_default_serves_the_mjpeg_preview() {
+    let mut child = mirror()
+        .args(["--output", "mjpeg://127.0.0.1:0", "--frames", "100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut body = Vec::new();
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /snapshot.jpg HTTP/1.1\r\n\r\n").unwrap();
+        body.clear();
+        s.read_to_end(&mut body).unwrap();
+        if body.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let jpeg = &body[body.windows(4).position(|w| w == b"\r\n\r\n").expect("a response") + 4..];
+    let img = image::load_from_memory(jpeg).expect("a JPEG snapshot");
+    assert_eq!((img.width(), img.height()), (640, 480));
+}
+
+#[test]
+fn config_file_is_read_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mirror.toml");
+    let frames = dir.path().join("frames");
+    std::fs::write(
+        &config,
+        format!(
+            "input = \"test-pattern:\"\noutput = \"png:{}\"\nframes = 50\nfps = 100\ncapture_size = \"320x240\"\nmodel_size = \"160x120\"\n",
+            frames.display()
+        ),
+    )
+    .unwrap();
+    let out = mirror().arg("--config").arg(&config).args(["--frames", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<_> = std::fs::read_dir(&frames).unwrap().collect();
+    assert_eq!(written.len(), 2);
+    let img = image::open(written[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 240));
+}
+
+/// Runs with bad arguments; returns stderr after checking the exit status.
+fn fails(args: &[&str]) -> String {
+    let out = mirror().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn bad_arguments_name_the_field_and_the_accepted_values() {
+    let err = fails(&["--input", "webcam"]);
+    assert!(err.contains("--input") && err.contains("demo:, images:PATH"), "{err}");
+    let err = fails(&["--output", "hdmi:1"]);
+    assert!(err.contains("--output") && err.contains("png:DIR, mjpeg://HOST:PORT"), "{err}");
+    let err = fails(&["--model-size", "321x240", "--frames", "1", "--output", "png:/tmp/x"]);
+    assert!(err.contains("model_size") && err.contains("multiples of 8"), "{err}");
+    let err = fails(&["--style", "nosuchstyle", "--frames", "1", "--output", "png:/tmp/x"]);
+    assert!(err.contains("unknown style `nosuchstyle`"), "{err}");
+    let err = fails(&["--model", "/nonexistent/model.onnx"]);
+    assert!(err.contains("/nonexistent/model.onnx") && err.contains("cannot read"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "fps = 30\nthreds = 2\n").unwrap();
+    let err = fails(&["--config", config.to_str().unwrap()]);
+    assert!(
+        err.contains("bad.toml") && err.contains("line 2") && err.contains("unknown field `threds`"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

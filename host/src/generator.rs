@@ -1,0 +1,307 @@
+//! The generator, described independently of any framework.
+//!
+//! One description, two interpreters: the ONNX writer ([`crate::onnx`]) turns it into a graph the
+//! mirror runs, and the trainer turns it into libtorch modules. Parameters are named tensors
+//! (`enc0.conv.weight`, `res1.norm0.gamma`, ...), so weights move between the two by name.
+//!
+//! The family: stride-2 3×3 convolutions down to ⅛ resolution, residual blocks there, nearest
+//! up-sampling + 3×3 convolution back up, sigmoid output. Every convolution but the last is
+//! followed by a *conditional* instance norm whose scale and shift are per-style vectors mixed by
+//! the `style` input, so one model holds all its styles and blends them. Most of the work happens
+//! at ¼ resolution or below, which is what keeps it fast in tract on ARM.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr_lite::Normal;
+
+/// Widths and depths of a generator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GeneratorConfig {
+    /// Output channels of each stride-2 encoder convolution (one entry per halving).
+    pub encoder: Vec<usize>,
+    /// Residual blocks at the bottleneck.
+    pub residual_blocks: usize,
+    /// Output channels of each up-sampling stage but the last (which outputs RGB).
+    pub decoder: Vec<usize>,
+}
+
+impl Default for GeneratorConfig {
+    /// ≈3,970 MACs per pixel (0.30 GMAC at 320×240): the budget for tract on a Raspberry Pi.
+    fn default() -> Self {
+        GeneratorConfig { encoder: vec![12, 24, 48], residual_blocks: 3, decoder: vec![24, 12] }
+    }
+}
+
+/// One step of the generator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layer {
+    /// 3×3 (or k×k) convolution with bias, zero padding `k/2`.
+    Conv {
+        name: String,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+    },
+    /// Instance norm with per-style scale (`gamma`) and shift (`beta`), each `[S, C]`.
+    CondNorm {
+        name: String,
+        channels: usize,
+    },
+    Relu,
+    /// Nearest-neighbour ×2 up-sampling.
+    Upsample,
+    /// `x + body(x)`.
+    Residual {
+        body: Vec<Layer>,
+    },
+    Sigmoid,
+}
+
+/// A generator: its configuration, its styles, and its layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generator {
+    pub config: GeneratorConfig,
+    pub styles: Vec<String>,
+    pub layers: Vec<Layer>,
+}
+
+/// A named f32 tensor (row-major, ONNX layout: conv weights are `[out, in, kh, kw]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Parameters by name.
+pub type Weights = BTreeMap<String, Param>;
+
+/// Why a generator cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    #[error("a generator needs at least one style")]
+    NoStyles,
+    #[error("style names must be unique and non-empty; got {0:?}")]
+    BadStyleNames(Vec<String>),
+    #[error("the encoder needs 1 to 3 stages and the decoder one fewer; got {encoder} and {decoder}")]
+    BadDepth { encoder: usize, decoder: usize },
+    #[error("weight `{name}`: {problem}")]
+    BadWeight { name: String, problem: String },
+}
+
+impl Generator {
+    pub fn new(config: GeneratorConfig, styles: Vec<String>) -> Result<Generator, GeneratorError> {
+        if styles.is_empty() {
+            return Err(GeneratorError::NoStyles);
+        }
+        let unique: std::collections::HashSet<&String> = styles.iter().collect();
+        if unique.len() != styles.len() || styles.iter().any(|s| s.trim().is_empty()) {
+            return Err(GeneratorError::BadStyleNames(styles));
+        }
+        let (e, d) = (config.encoder.len(), config.decoder.len());
+        if !(1..=3).contains(&e) || d + 1 != e {
+            return Err(GeneratorError::BadDepth { encoder: e, decoder: d });
+        }
+        let layers = build_layers(&config);
+        Ok(Generator { config, styles, layers })
+    }
+
+    /// Every parameter the layers need, with its shape, in a stable order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        visit(&self.layers, &mut |layer| match layer {
+            Layer::Conv { name, cin, cout, kernel, .. } => {
+                out.push((format!("{name}.weight"), vec![*cout, *cin, *kernel, *kernel]));
+                out.push((format!("{name}.bias"), vec![*cout]));
+            }
+            Layer::CondNorm { name, channels } => {
+                out.push((format!("{name}.gamma"), vec![self.styles.len(), *channels]));
+                out.push((format!("{name}.beta"), vec![self.styles.len(), *channels]));
+            }
+            _ => {}
+        });
+        out
+    }
+
+    /// Number of learnt parameters.
+    pub fn param_count(&self) -> usize {
+        self.param_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// Multiply-accumulates per output pixel (convolutions only; norms and activations are
+    /// a few percent on top).
+    pub fn macs_per_pixel(&self) -> u64 {
+        fn walk(layers: &[Layer], scale: &mut f64, macs: &mut f64) {
+            for layer in layers {
+                match layer {
+                    Layer::Conv { cin, cout, kernel, stride, .. } => {
+                        *scale *= *stride as f64;
+                        *macs += (kernel * kernel * cin * cout) as f64 / (*scale * *scale);
+                    }
+                    Layer::Upsample => *scale /= 2.0,
+                    Layer::Residual { body } => {
+                        let mut inner = *scale;
+                        walk(body, &mut inner, macs);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (mut scale, mut macs) = (1.0, 0.0);
+        walk(&self.layers, &mut scale, &mut macs);
+        macs.round() as u64
+    }
+
+    /// Fresh weights: He-normal convolutions, zero biases, and per-style norm scales and shifts
+    /// drawn around (1, 0) so that even an untrained model renders its styles differently.
+    pub fn init_weights(&self, seed: u64) -> Weights {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut weights = Weights::new();
+        for (name, shape) in self.param_shapes() {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = if name.ends_with(".weight") {
+                let fan_in: usize = shape[1..].iter().product();
+                let std = if name.starts_with("out.") { 0.5 } else { 1.0 } * (2.0 / fan_in as f32).sqrt();
+                Normal::new(0.0, std).sample_n(&mut rng, n)
+            } else if name.ends_with(".gamma") {
+                Normal::new(1.0, 0.25).sample_n(&mut rng, n)
+            } else if name.ends_with(".beta") {
+                Normal::new(0.0, 0.25).sample_n(&mut rng, n)
+            } else {
+                vec![0.0; n]
+            };
+            weights.insert(name, Param { shape, data });
+        }
+        weights
+    }
+
+    /// Checks that `weights` has every parameter with the right shape and finite values.
+    pub fn check_weights(&self, weights: &Weights) -> Result<(), GeneratorError> {
+        for (name, shape) in self.param_shapes() {
+            let bad = |problem: String| GeneratorError::BadWeight { name: name.clone(), problem };
+            let p = weights.get(&name).ok_or_else(|| bad("missing".into()))?;
+            if p.shape != shape || p.data.len() != shape.iter().product::<usize>() {
+                return Err(bad(format!("shape {:?}, expected {shape:?}", p.shape)));
+            }
+            if p.data.iter().any(|v| !v.is_finite()) {
+                return Err(bad("contains NaN or infinity".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn conv(name: String, cin: usize, cout: usize, stride: usize) -> Layer {
+    Layer::Conv { name, cin, cout, kernel: 3, stride }
+}
+
+fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    let mut ch = 3;
+    for (i, &w) in c.encoder.iter().enumerate() {
+        layers.push(conv(format!("enc{i}.conv"), ch, w, 2));
+        layers.push(Layer::CondNorm { name: format!("enc{i}.norm"), channels: w });
+        layers.push(Layer::Relu);
+        ch = w;
+    }
+    for i in 0..c.residual_blocks {
+        layers.push(Layer::Residual {
+            body: vec![
+                conv(format!("res{i}.conv0"), ch, ch, 1),
+                Layer::CondNorm { name: format!("res{i}.norm0"), channels: ch },
+                Layer::Relu,
+                conv(format!("res{i}.conv1"), ch, ch, 1),
+                Layer::CondNorm { name: format!("res{i}.norm1"), channels: ch },
+            ],
+        });
+    }
+    for (i, &w) in c.decoder.iter().enumerate() {
+        layers.push(Layer::Upsample);
+        layers.push(conv(format!("dec{i}.conv"), ch, w, 1));
+        layers.push(Layer::CondNorm { name: format!("dec{i}.norm"), channels: w });
+        layers.push(Layer::Relu);
+        ch = w;
+    }
+    layers.push(Layer::Upsample);
+    layers.push(conv("out.conv".into(), ch, 3, 1));
+    layers.push(Layer::Sigmoid);
+    layers
+}
+
+/// Calls `f` on every layer, depth first.
+pub fn visit(layers: &[Layer], f: &mut impl FnMut(&Layer)) {
+    for layer in layers {
+        f(layer);
+        if let Layer::Residual { body } = layer {
+            visit(body, f);
+        }
+    }
+}
+
+/// A normal distribution sampled with Box–Muller. `rand_distr` would do, but a dozen lines keep
+/// initialisation bit-identical across `rand` upgrades, which the `--seed` promise relies on.
+mod rand_distr_lite {
+    use rand::Rng;
+
+    pub struct Normal {
+        mean: f32,
+        std: f32,
+    }
+
+    impl Normal {
+        pub fn new(mean: f32, std: f32) -> Normal {
+            Normal { mean, std }
+        }
+
+        pub fn sample_n(&self, rng: &mut impl Rng, n: usize) -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    let u1: f64 = rng.random::<f64>().max(1e-12);
+                    let u2: f64 = rng.random::<f64>();
+                    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                    self.mean + self.std * z as f32
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn styles(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("s{i}")).collect()
+    }
+
+    #[test]
+    fn default_generator_fits_the_edge_budget() {
+        let g = Generator::new(GeneratorConfig::default(), styles(4)).unwrap();
+        let macs = g.macs_per_pixel();
+        assert!(macs <= 4000, "{macs} MACs/pixel");
+        // enc: 81+162+162, res: 3×2×324, dec: 648+648, out: 324.
+        assert_eq!(macs, 81 + 162 + 162 + 6 * 324 + 648 + 648 + 324);
+    }
+
+    #[test]
+    fn init_is_seeded_and_complete() {
+        let g = Generator::new(GeneratorConfig::default(), styles(2)).unwrap();
+        let a = g.init_weights(7);
+        assert_eq!(a, g.init_weights(7));
+        assert_ne!(a, g.init_weights(8));
+        g.check_weights(&a).unwrap();
+        assert_eq!(a["enc0.norm.gamma"].shape, vec![2, 12]);
+        assert_eq!(a["out.conv.weight"].shape, vec![3, 12, 3, 3]);
+        assert_eq!(g.param_count(), a.values().map(|p| p.data.len()).sum::<usize>());
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        assert!(Generator::new(GeneratorConfig::default(), vec![]).is_err());
+        assert!(Generator::new(GeneratorConfig::default(), vec!["a".into(), "a".into()]).is_err());
+        let c = GeneratorConfig { encoder: vec![8, 16], residual_blocks: 1, decoder: vec![] };
+        assert!(Generator::new(c, styles(1)).is_err());
+    }
+}

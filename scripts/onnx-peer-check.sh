@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Peer check of the ONNX writer: freshly exported generators (multi- and single-style) and every
+# shipped model in models/ must pass onnx.checker (full_check) and match onnxruntime to 1e-4.
+# usage: scripts/onnx-peer-check.sh [MODEL.onnx ...]   (builds `atelier` if needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=$(scripts/python-env.sh)
+"${CARGO:-cargo}" build -q -j 2 -p atelier-host --bin atelier
+ATELIER=target/debug/atelier
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$ATELIER" export --init 1 --styles wave,scream,kiss --out "$tmp/multi.onnx"
+"$ATELIER" export --init 2 --styles solo --out "$tmp/single.onnx"
+"$ATELIER" export --init 3 --styles a,b --encoder 8,16 --decoder 8 --residual-blocks 1 --out "$tmp/small.onnx"
+models=("$tmp/multi.onnx" "$tmp/single.onnx" "$tmp/small.onnx")
+if [ $# -gt 0 ]; then models+=("$@"); else
+  for m in models/*.onnx; do [ -s "$m" ] && models+=("$m"); done
+fi
+"$VENV/bin/python" scripts/onnx_peer_check.py "$ATELIER" "${models[@]}"
