@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(scripts/python-env.sh)
-"${CARGO:-cargo}" build -q -j 2 -p atelier-host --bin atelier
+# Same feature set as the tests (ATELIER_FEATURES), so cargo reuses their build.
+"${CARGO:-cargo}" build -q -j 2 --workspace ${ATELIER_FEATURES:+--features "$ATELIER_FEATURES"} --bins
 ATELIER=target/debug/atelier
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$ATELIER" export --init 1 --styles wave,scream,kiss --out "$tmp/multi.onnx"

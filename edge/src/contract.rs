@@ -337,7 +337,11 @@ fn bad(key: &'static str, problem: &str) -> ContractError {
 
 /// Checks that a size is accepted by the contract (positive multiples of [`SIZE_MULTIPLE`]).
 pub fn check_size(width: usize, height: usize) -> Result<(), String> {
-    if width == 0 || height == 0 || width % SIZE_MULTIPLE != 0 || height % SIZE_MULTIPLE != 0 {
+    if width == 0
+        || height == 0
+        || !width.is_multiple_of(SIZE_MULTIPLE)
+        || !height.is_multiple_of(SIZE_MULTIPLE)
+    {
         return Err(format!(
             "{width}x{height} is not a valid model size: width and height must be positive multiples of {SIZE_MULTIPLE}"
         ));

@@ -261,7 +261,7 @@ pub fn image_to_tensor(image: &RgbImage) -> Tensor {
         data[plane + i] = px[1] as f32 * (1.0 / 255.0);
         data[2 * plane + i] = px[2] as f32 * (1.0 / 255.0);
     }
-    tensor1(&data).into_shape(&[1, 3, h, w]).expect("matching length")
+    tract_ndarray::Array4::from_shape_vec((1, 3, h, w), data).expect("matching length").into_tensor()
 }
 
 /// f32 `[1,3,H,W]` (values clamped to [0,1]) → RGB8 image.

@@ -16,7 +16,8 @@ pub enum SinkError {
 
 /// A consumer of finished frames (stylized, resized, with overlay).
 pub trait Sink: Send {
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError>;
+    /// Takes ownership so a sink that keeps frames (the preview's "latest") needs no copy.
+    fn write(&mut self, frame: Frame) -> Result<(), SinkError>;
 
     /// A short description for logs and reports, e.g. the preview URL.
     fn describe(&self) -> String;
@@ -30,9 +31,11 @@ pub enum SinkSpec {
     Png(PathBuf),
     /// `mjpeg://HOST:PORT` — an HTTP MJPEG stream with a preview page at `/`.
     Mjpeg(SocketAddr),
+    /// `null:` — discards frames; for measuring the pipeline without output costs.
+    Null,
 }
 
-pub const SINK_FORMS: &str = "png:DIR, mjpeg://HOST:PORT (e.g. mjpeg://127.0.0.1:8080)";
+pub const SINK_FORMS: &str = "png:DIR, mjpeg://HOST:PORT (e.g. mjpeg://127.0.0.1:8080), null:";
 
 impl std::str::FromStr for SinkSpec {
     type Err = String;
@@ -44,6 +47,7 @@ impl std::str::FromStr for SinkSpec {
             });
         }
         match s.split_once(':') {
+            Some(("null", "")) => Ok(SinkSpec::Null),
             Some(("png", dir)) if !dir.is_empty() => Ok(SinkSpec::Png(PathBuf::from(dir))),
             Some(("png", _)) => Err("output `png:` needs a directory, e.g. png:out/".into()),
             _ => Err(format!("output `{s}` is not supported; accepted: {SINK_FORMS}")),
@@ -56,6 +60,7 @@ impl std::fmt::Display for SinkSpec {
         match self {
             SinkSpec::Png(dir) => write!(f, "png:{}", dir.display()),
             SinkSpec::Mjpeg(addr) => write!(f, "mjpeg://{addr}"),
+            SinkSpec::Null => f.write_str("null:"),
         }
     }
 }
@@ -78,6 +83,7 @@ impl SinkSpec {
         Ok(match self {
             SinkSpec::Png(dir) => Box::new(crate::sinks::png::PngDir::create(dir)?),
             SinkSpec::Mjpeg(addr) => Box::new(crate::sinks::mjpeg::MjpegServer::bind(*addr)?),
+            SinkSpec::Null => Box::new(crate::sinks::null::Discard),
         })
     }
 }
@@ -88,7 +94,7 @@ mod tests {
 
     #[test]
     fn parses_and_prints_uris() {
-        for uri in ["png:out", "mjpeg://127.0.0.1:8080", "mjpeg://0.0.0.0:9000"] {
+        for uri in ["png:out", "mjpeg://127.0.0.1:8080", "mjpeg://0.0.0.0:9000", "null:"] {
             assert_eq!(uri.parse::<SinkSpec>().unwrap().to_string(), uri);
         }
         assert!("mjpeg://localhost".parse::<SinkSpec>().unwrap_err().contains("HOST:PORT"));

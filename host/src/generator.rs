@@ -16,6 +16,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr_lite::Normal;
 
+/// `n` samples of N(mean, std²) from `rng` (Box–Muller; see [`rand_distr_lite`]).
+pub fn normal_samples(rng: &mut impl rand::Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
+    Normal::new(mean, std).sample_n(rng, n)
+}
+
 /// Widths and depths of a generator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GeneratorConfig {

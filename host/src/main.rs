@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use atelier_edge::Size;
 use atelier_edge::contract::{self, Quantization};
+use atelier_edge::style::StyleMix;
+use atelier_edge::{Engine, EngineOptions, Size};
 use atelier_host::generator::{Generator, GeneratorConfig};
 use atelier_host::onnx::{self, ModelMeta};
+use atelier_host::quantize::Mode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -23,6 +25,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a multi-style generator as a GAN and export it as ONNX.
+    #[cfg(feature = "train")]
+    Train(Box<atelier_host::train::cli::TrainArgs>),
+    /// Train a generator (this build has no training support).
+    #[cfg(not(feature = "train"))]
+    Train {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Write a freshly initialised generator as an ONNX model.
     Export(ExportArgs),
     /// Print a model's contract metadata as JSON (after validating it).
@@ -43,6 +54,83 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dump: PathBuf,
     },
+    /// Stylize image files (garments, designs) at close to their own resolution.
+    Stylize(StylizeArgs),
+    /// Measure a model: style distance, content preservation, stability, speed; writes
+    /// report.json and contact-sheet.png.
+    Eval(EvalArgs),
+    /// Write a smaller (int8 or f16) copy of a model and compare it with the original.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StylizeArgs {
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// A style name, or a blend `NAME=w,NAME=w`.
+    #[arg(long, value_name = "NAME[=w,...]")]
+    style: StyleMix,
+    /// 1 = fully stylized, 0 = the input unchanged.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_strength)]
+    strength: f32,
+    /// Keep the input's colours and take only the stylized luminance.
+    #[arg(long)]
+    preserve_color: bool,
+    /// Run the model at exactly WxH (multiples of 8) instead of each image's own size.
+    #[arg(long, value_name = "WxH")]
+    size: Option<Size>,
+    /// Images with a longer side above this run downscaled (and are scaled back).
+    #[arg(long, default_value_t = 1024, value_name = "PIXELS")]
+    max_side: u32,
+    /// Input images.
+    #[arg(required = true, value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    /// Output folder; each input becomes OUT_DIR/<stem>.png.
+    #[arg(short, long = "out", value_name = "OUT_DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Content images (the contact sheet shows the first six).
+    #[arg(long, value_name = "DIR")]
+    content: PathBuf,
+    /// Folder for report.json and contact-sheet.png.
+    #[arg(long, value_name = "REPORT_DIR")]
+    out: PathBuf,
+    /// Where the style images named in `atelier.style_sources` are.
+    #[arg(long, value_name = "DIR", default_value = "../shared/data/style")]
+    styles_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct QuantizeArgs {
+    /// The f32 model.
+    #[arg(long, value_name = "IN.onnx")]
+    model: PathBuf,
+    /// int8-weights, int8 (needs --calib) or f16.
+    #[arg(long, value_name = "MODE")]
+    mode: Mode,
+    /// Calibration images (int8), also used for the comparison when given.
+    #[arg(long, value_name = "DIR")]
+    calib: Option<PathBuf>,
+    /// Images for the comparison when --calib is not given.
+    #[arg(long, value_name = "DIR", default_value = "../shared/data/content")]
+    compare: PathBuf,
+    #[arg(long, value_name = "OUT.onnx")]
+    out: PathBuf,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+fn parse_strength(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number between 0 and 1")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +174,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Export(args) => export(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train(*args),
+        #[cfg(not(feature = "train"))]
+        Command::Train { .. } => bail!(
+            "this atelier was built without training support; build it with `--features train` \
+             after `scripts/python-env.sh --train` (see docs/training.md)"
+        ),
         Command::Info { model } => {
             let proto = contract::read(&model).with_context(|| format!("model {}", model.display()))?;
             let info = contract::validate(&proto).with_context(|| format!("model {}", model.display()))?;
@@ -97,6 +192,9 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&index)?);
             Ok(())
         }
+        Command::Stylize(args) => stylize(args),
+        Command::Eval(args) => eval(args),
+        Command::Quantize(args) => quantize(args),
     }
 }
 
@@ -130,5 +228,126 @@ fn export(args: ExportArgs) -> Result<()> {
         generator.param_count(),
         generator.macs_per_pixel()
     );
+    Ok(())
+}
+
+#[cfg(feature = "train")]
+fn train(args: atelier_host::train::cli::TrainArgs) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let command_line = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let options = args.into_options(stop, command_line)?;
+    let summary = atelier_host::train::train(&options)?;
+    let last = summary.losses.last().copied().unwrap_or_default();
+    eprintln!(
+        "trained steps {}..{} in {:.0} s ({:.2} steps/s){}; final G loss {:.4} (style {:.4}, content {:.4}, temporal {:.4})",
+        summary.first_step,
+        summary.last_step,
+        summary.seconds,
+        summary.steps_per_second,
+        if summary.interrupted { ", interrupted" } else { "" },
+        last.total,
+        last.style,
+        last.content,
+        last.temporal
+    );
+    eprintln!(
+        "model {}\ncheckpoint {}\npreview {}",
+        summary.model.display(),
+        summary.checkpoint.display(),
+        summary.preview.display()
+    );
+    Ok(())
+}
+
+fn stylize(args: StylizeArgs) -> Result<()> {
+    use atelier_host::stylize::{Options, stylize_files};
+    if let Some(size) = args.size {
+        contract::check_size(size.width as usize, size.height as usize)
+            .map_err(anyhow::Error::msg)
+            .context("--size")?;
+    }
+    let mut engine = Engine::load(&args.model, EngineOptions::default())?;
+    let weights = args.style.weights(engine.styles()).map_err(anyhow::Error::msg).context("--style")?;
+    engine.set_style_weights(&weights).context("--style")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let options = Options {
+        strength: args.strength,
+        preserve_color: args.preserve_color,
+        size: args.size,
+        max_side: args.max_side,
+    };
+    let results = stylize_files(&mut engine, &args.inputs, &args.out, &options);
+    let mut failed = 0;
+    for (input, result) in &results {
+        match result {
+            Ok(out) => eprintln!("{} -> {}", input.display(), out.display()),
+            Err(e) => {
+                failed += 1;
+                eprintln!("atelier stylize: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images failed", results.len());
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let report = atelier_host::eval::evaluate(&args.model, &args.content, &args.styles_dir, &args.out)
+        .with_context(|| format!("evaluating {}", args.model.display()))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "wrote {} and {}",
+        args.out.join("report.json").display(),
+        args.out.join("contact-sheet.png").display()
+    );
+    Ok(())
+}
+
+fn quantize(args: QuantizeArgs) -> Result<()> {
+    if args.out.extension().and_then(|e| e.to_str()) != Some("onnx") {
+        bail!("--out {}: the file name must end in .onnx", args.out.display());
+    }
+    let report = atelier_host::quantize::quantize_file(
+        &args.model,
+        args.mode,
+        args.calib.as_deref(),
+        &args.compare,
+        &args.out,
+    )
+    .with_context(|| format!("quantizing {}", args.model.display()))?;
+    eprintln!(
+        "wrote {} ({}): {} bytes ({:.0}% of {}), {:.1} ms/frame at {} (f32 {:.1}), PSNR {:.1} dB (worst {:.1}) vs f32 on {} images",
+        report.out.display(),
+        report.mode,
+        report.file_bytes,
+        100.0 * report.file_bytes as f64 / report.f32_file_bytes as f64,
+        report.f32_file_bytes,
+        report.ms_per_frame,
+        report.size,
+        report.f32_ms_per_frame,
+        report.psnr_db,
+        report.min_psnr_db,
+        report.compared_images
+    );
+    if !report.meets_target() {
+        eprintln!(
+            "warning: PSNR {:.1} dB (worst case) is below the {:.0} dB target: the quantized model looks different",
+            report.min_psnr_db, report.target_psnr_db
+        );
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }

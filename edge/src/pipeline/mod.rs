@@ -259,12 +259,13 @@ fn output_loop(
     while let Some(Stylized { mut frame, style }) = input.take() {
         frame.image = scaler.resize(&frame.image, config.output_size, Fit::Stretch);
         overlay::draw(&mut frame.image, config.overlay, &style, fps.tick());
-        sink.write(&frame)?;
+        let captured = frame.captured;
+        sink.write(frame)?;
         out += 1;
         {
             let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
             s.frames_out = out;
-            let latency = frame.captured.elapsed().as_secs_f64() * 1e3;
+            let latency = captured.elapsed().as_secs_f64() * 1e3;
             s.latency_ms_mean += (latency - s.latency_ms_mean) / out as f64;
         }
         if config.frames.is_some_and(|n| out >= n) || stop.is_stopped() {

@@ -84,7 +84,7 @@ impl Drop for MjpegServer {
 }
 
 impl Sink for MjpegServer {
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: Frame) -> Result<(), SinkError> {
         // Encode only while someone watches the stream; a snapshot encodes on demand.
         let jpeg = if self.shared.streaming.load(Ordering::SeqCst) > 0 {
             Some(Arc::new(encode_jpeg(&frame.image)?))
@@ -93,7 +93,7 @@ impl Sink for MjpegServer {
         };
         let mut latest = self.shared.latest.lock().unwrap_or_else(|e| e.into_inner());
         latest.generation += 1;
-        latest.raw = Some(Arc::new(frame.image.clone()));
+        latest.raw = Some(Arc::new(frame.image));
         latest.jpeg = jpeg;
         self.shared.fresh.notify_all();
         Ok(())
@@ -277,7 +277,7 @@ mod tests {
         assert!(String::from_utf8_lossy(&get(addr, "/nope")).starts_with("HTTP/1.1 404"));
 
         let frame = Frame::new(1, RgbImage::from_pixel(64, 48, image::Rgb([200, 10, 10])));
-        server.write(&frame).unwrap();
+        server.write(frame.clone()).unwrap();
         let snap = get(addr, "/snapshot.jpg");
         let body = &snap[snap.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
         let decoded = image::load_from_memory(body).unwrap().to_rgb8();
@@ -289,7 +289,7 @@ mod tests {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         for seq in 2..6 {
             thread::sleep(Duration::from_millis(30));
-            server.write(&Frame::new(seq, frame.image.clone())).unwrap();
+            server.write(Frame::new(seq, frame.image.clone())).unwrap();
         }
         let mut buf = vec![0u8; 4096];
         let mut got = Vec::new();

@@ -26,7 +26,7 @@ impl PngDir {
 }
 
 impl Sink for PngDir {
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: Frame) -> Result<(), SinkError> {
         let path = PngDir::path_for(&self.dir, frame.seq);
         // Write then rename, so a reader (or a full disk) never leaves a half-written frame.
         let tmp = path.with_extension("png.part");

@@ -1,0 +1,139 @@
+//! The `atelier train` command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Result, bail};
+use tch::Device;
+
+use super::{LossWeights, TrainOptions};
+use crate::generator::GeneratorConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// A style to learn, NAME=IMAGE; repeat for each style.
+    #[arg(long = "style", value_name = "NAME=IMAGE", required = true, value_parser = parse_style)]
+    pub styles: Vec<(String, PathBuf)>,
+    /// Folder of content photos (people, clothes).
+    #[arg(long, value_name = "DIR")]
+    pub content: PathBuf,
+    /// The f32 ONNX model to write; checkpoint, preview and loss log go beside it.
+    #[arg(long, value_name = "FILE.onnx")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Crop size in pixels (multiple of 8).
+    #[arg(long, value_name = "PX", default_value_t = 256)]
+    pub size: u32,
+    #[arg(long, value_name = "B", default_value_t = 4)]
+    pub batch: usize,
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// CPU threads for libtorch [default: all cores].
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Continue from a checkpoint directory (FILE.ckpt).
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
+    /// `cpu` or `cuda` (`cuda:N` for another GPU).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: Device,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Write the preview contact sheet every K steps.
+    #[arg(long, value_name = "K", default_value_t = 100)]
+    pub preview_every: usize,
+    /// Save a checkpoint every K steps (and always at the end and on Ctrl-C).
+    #[arg(long, value_name = "K", default_value_t = 250)]
+    pub checkpoint_every: usize,
+    #[arg(long, default_value_t = LossWeights::default().adversarial)]
+    pub w_adversarial: f64,
+    #[arg(long, default_value_t = LossWeights::default().style)]
+    pub w_style: f64,
+    #[arg(long, default_value_t = LossWeights::default().content)]
+    pub w_content: f64,
+    #[arg(long, default_value_t = LossWeights::default().luminance)]
+    pub w_luminance: f64,
+    #[arg(long, default_value_t = LossWeights::default().tv)]
+    pub w_tv: f64,
+    #[arg(long, default_value_t = LossWeights::default().temporal)]
+    pub w_temporal: f64,
+    /// Encoder widths, one per stride-2 stage.
+    #[arg(long, value_delimiter = ',', default_value = "12,24,48")]
+    pub encoder: Vec<usize>,
+    /// Decoder widths, one fewer than the encoder's.
+    #[arg(long, value_delimiter = ',', default_value = "24,12")]
+    pub decoder: Vec<usize>,
+    #[arg(long, default_value_t = 3)]
+    pub residual_blocks: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_style(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=IMAGE"))?;
+    if name.trim().is_empty() || path.trim().is_empty() {
+        return Err(format!("`{s}` is not NAME=IMAGE"));
+    }
+    Ok((name.trim().to_string(), PathBuf::from(path.trim())))
+}
+
+fn parse_device(s: &str) -> Result<Device, String> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("`{s}` is not a device; accepted: cpu, cuda, cuda:N")),
+    }
+}
+
+impl TrainArgs {
+    pub fn into_options(self, stop: Arc<AtomicBool>, command_line: String) -> Result<TrainOptions> {
+        if let Device::Cuda(n) = self.device
+            && !(tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count())
+        {
+            bail!(
+                "--device cuda:{n}: no such CUDA device is available (libtorch sees {})",
+                tch::Cuda::device_count()
+            );
+        }
+        let threads =
+            self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(TrainOptions {
+            styles: self.styles,
+            content: self.content,
+            out: self.out,
+            steps: self.steps,
+            size: self.size,
+            batch: self.batch,
+            seed: self.seed,
+            threads,
+            resume: self.resume,
+            device: self.device,
+            weights: LossWeights {
+                adversarial: self.w_adversarial,
+                style: self.w_style,
+                content: self.w_content,
+                luminance: self.w_luminance,
+                tv: self.w_tv,
+                temporal: self.w_temporal,
+            },
+            lr: self.lr,
+            preview_every: self.preview_every,
+            checkpoint_every: self.checkpoint_every,
+            generator: GeneratorConfig {
+                encoder: self.encoder,
+                residual_blocks: self.residual_blocks,
+                decoder: self.decoder,
+            },
+            progress: !self.quiet,
+            stop,
+            command_line,
+        })
+    }
+}

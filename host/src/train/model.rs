@@ -1,0 +1,99 @@
+//! The generator in libtorch: an interpreter of [`Generator`]'s layer list, so training and the
+//! ONNX writer share one definition. Parameter names match the writer's (`enc0.conv.weight`, ...).
+
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use crate::generator::{Generator, Layer, Param, Weights};
+
+/// Must match the ONNX writer's InstanceNormalization epsilon.
+const NORM_EPSILON: f64 = 1e-5;
+
+/// A generator whose parameters live in a [`VarStore`].
+pub struct TchGenerator {
+    pub spec: Generator,
+    pub vs: VarStore,
+}
+
+impl TchGenerator {
+    /// Creates the parameters from `weights` (e.g. [`Generator::init_weights`]).
+    pub fn new(spec: Generator, weights: &Weights, device: Device) -> TchGenerator {
+        let vs = VarStore::new(device);
+        for (name, param) in weights {
+            let tensor = Tensor::from_slice(&param.data)
+                .view(param.shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice());
+            create_var(&vs, name, &tensor);
+        }
+        TchGenerator { spec, vs }
+    }
+
+    /// Stylizes `x` `[B,3,H,W]` in [0,1] with per-sample style weights `style` `[B,S]`.
+    pub fn forward(&self, x: &Tensor, style: &Tensor) -> Tensor {
+        let vars = self.vs.variables();
+        run_layers(&self.spec.layers, x.shallow_clone(), style, &|name: &str| {
+            vars.get(name).unwrap_or_else(|| panic!("parameter {name} missing")).shallow_clone()
+        })
+    }
+
+    /// The current weights, for the ONNX writer.
+    pub fn weights(&self) -> Weights {
+        let vars = self.vs.variables();
+        self.spec
+            .param_shapes()
+            .into_iter()
+            .map(|(name, shape)| {
+                let t = vars[&name].to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
+                let data = Vec::<f32>::try_from(&t).expect("f32 parameter");
+                (name, Param { shape, data })
+            })
+            .collect()
+    }
+}
+
+/// Creates variable `a.b.c` as `c` under the path `a/b` (tch forbids dots in variable names).
+pub fn create_var(vs: &VarStore, name: &str, value: &Tensor) {
+    let mut parts: Vec<&str> = name.split('.').collect();
+    let leaf = parts.pop().expect("non-empty name");
+    let path = parts.iter().fold(vs.root(), |p, part| p.sub(*part));
+    let _ = path.var_copy(leaf, value);
+}
+
+fn run_layers(layers: &[Layer], mut x: Tensor, style: &Tensor, param: &dyn Fn(&str) -> Tensor) -> Tensor {
+    for layer in layers {
+        x = match layer {
+            Layer::Conv { name, kernel, stride, .. } => {
+                let w = param(&format!("{name}.weight"));
+                let b = param(&format!("{name}.bias"));
+                let p = (*kernel / 2) as i64;
+                x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], 1)
+            }
+            Layer::CondNorm { name, channels } => {
+                let c = *channels as i64;
+                let normed = x.instance_norm(
+                    None::<Tensor>,
+                    None::<Tensor>,
+                    None::<Tensor>,
+                    None::<Tensor>,
+                    true,
+                    0.0,
+                    NORM_EPSILON,
+                    false,
+                );
+                let gamma = style.matmul(&param(&format!("{name}.gamma"))).view([-1, c, 1, 1]);
+                let beta = style.matmul(&param(&format!("{name}.beta"))).view([-1, c, 1, 1]);
+                normed * gamma + beta
+            }
+            Layer::Relu => x.relu(),
+            Layer::Sigmoid => x.sigmoid(),
+            Layer::Upsample => {
+                let (h, w) = (x.size()[2], x.size()[3]);
+                x.upsample_nearest2d([h * 2, w * 2], 2.0, 2.0)
+            }
+            Layer::Residual { body } => {
+                let inner = run_layers(body, x.shallow_clone(), style, param);
+                x + inner
+            }
+        };
+    }
+    x
+}

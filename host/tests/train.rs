@@ -1,0 +1,129 @@
+//! Training for a few dozen steps on tiny crops lowers the losses; checkpoints round-trip and
+//! resume; the exported model meets the edge contract.
+#![cfg(feature = "train")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use atelier_edge::{Engine, EngineOptions};
+use atelier_host::train::checkpoint::{self, CheckpointState};
+use atelier_host::train::critic::Critic;
+use atelier_host::train::model::TchGenerator;
+use atelier_host::train::{LossWeights, StepLosses, TrainOptions, train};
+use atelier_host::{Generator, GeneratorConfig};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+}
+
+fn options(out: &Path, steps: usize) -> TrainOptions {
+    TrainOptions {
+        styles: vec![
+            ("starry".into(), shared().join("style/vangogh_starry_night.jpg")),
+            ("scream".into(), shared().join("style/munch_the_scream.jpg")),
+        ],
+        content: shared().join("content"),
+        out: out.to_path_buf(),
+        steps,
+        size: 48,
+        batch: 2,
+        seed: 3,
+        threads: 2,
+        resume: None,
+        device: tch::Device::Cpu,
+        weights: LossWeights::default(),
+        lr: 2e-3,
+        preview_every: 20,
+        checkpoint_every: 20,
+        generator: GeneratorConfig::default(),
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+        command_line: "test".into(),
+    }
+}
+
+fn mean(losses: &[StepLosses], f: impl Fn(&StepLosses) -> f64) -> f64 {
+    losses.iter().map(f).sum::<f64>() / losses.len() as f64
+}
+
+#[test]
+fn short_training_lowers_losses_and_exports_a_contract_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.onnx");
+    let summary = train(&options(&out, 60)).unwrap();
+    assert_eq!(summary.last_step, 60);
+    let (first, last) = (&summary.losses[..10], &summary.losses[50..]);
+    let style = (mean(first, |l| l.style), mean(last, |l| l.style));
+    assert!(style.1 < 0.8 * style.0, "style loss did not fall: {style:?}");
+    let perceptual = |l: &StepLosses| l.total - LossWeights::default().adversarial * l.adversarial;
+    let total = (mean(first, perceptual), mean(last, perceptual));
+    assert!(total.1 < total.0, "generator objective did not fall: {total:?}");
+
+    let engine = Engine::load(&out, EngineOptions::default()).unwrap();
+    assert_eq!(engine.styles(), ["starry", "scream"]);
+    assert_eq!(
+        engine.info().style_sources.as_deref(),
+        Some(&["vangogh_starry_night.jpg".to_string(), "munch_the_scream.jpg".to_string()][..])
+    );
+    assert!(summary.preview.exists() && dir.path().join("tiny.losses.csv").exists());
+
+    // The checkpoint holds exactly the exported weights.
+    let spec = Generator::new(GeneratorConfig::default(), vec!["starry".into(), "scream".into()]).unwrap();
+    let mut fresh = TchGenerator::new(spec.clone(), &spec.init_weights(99), tch::Device::Cpu);
+    let mut critic = Critic::new(2, tch::Device::Cpu);
+    let expected = CheckpointState {
+        step: 0,
+        seed: 3,
+        size: 48,
+        styles: vec!["starry".into(), "scream".into()],
+        style_sources: vec![],
+        generator: GeneratorConfig::default(),
+        seconds: 0.0,
+    };
+    let state = checkpoint::load(&summary.checkpoint, &expected, &mut fresh.vs, &mut critic.vs).unwrap();
+    assert_eq!(state.step, 60);
+    let exported = atelier_edge::contract::read(&out).unwrap();
+    let from_ckpt = atelier_host::onnx::generator_to_proto(
+        &spec,
+        &fresh.weights(),
+        &atelier_host::onnx::ModelMeta {
+            train_size: 48,
+            quantization: atelier_edge::contract::Quantization::F32,
+            trained_with: String::new(),
+            style_sources: None,
+        },
+    )
+    .unwrap();
+    let init = |p: &tract_onnx::pb::ModelProto| p.graph.as_ref().unwrap().initializer.clone();
+    assert_eq!(init(&exported), init(&from_ckpt));
+
+    // Resuming continues from the checkpoint's step.
+    let mut resumed = options(&out, 65);
+    resumed.resume = Some(summary.checkpoint.clone());
+    let again = train(&resumed).unwrap();
+    assert_eq!((again.first_step, again.last_step), (60, 65));
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.onnx");
+    let mut o = options(&out, 1);
+    o.content = dir.path().to_path_buf();
+    let err = train(&o).unwrap_err().to_string();
+    assert!(err.contains("no images found"), "{err}");
+
+    let mut o = options(&out, 1);
+    o.size = 512;
+    o.styles = vec![("tiny".into(), shared().join("style/texture_red.jpg"))];
+    let err = train(&o).unwrap_err().to_string();
+    assert!(err.contains("texture_red.jpg") && err.contains("smaller than the crop size"), "{err}");
+
+    let bad = dir.path().join("bad.jpg");
+    std::fs::write(&bad, b"not a jpeg").unwrap();
+    let mut o = options(&out, 1);
+    o.styles = vec![("bad".into(), bad)];
+    let err = format!("{:#}", train(&o).unwrap_err());
+    assert!(err.contains("bad.jpg") && err.contains("cannot read image"), "{err}");
+}
