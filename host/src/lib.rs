@@ -2,6 +2,7 @@
 //! generators. Everything that runs a model goes through [`atelier_edge::Engine`], the exact
 //! engine the mirror uses, so figures measured here are the mirror's figures.
 
+pub mod bench;
 pub mod eval;
 pub mod generator;
 pub mod images;

@@ -61,6 +61,18 @@ enum Command {
     Eval(EvalArgs),
     /// Write a smaller (int8 or f16) copy of a model and compare it with the original.
     Quantize(QuantizeArgs),
+    /// Time a model in the mirror's engine (tract) per size and thread count.
+    Bench {
+        #[arg(long, value_name = "FILE")]
+        model: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "320x240,640x480")]
+        sizes: Vec<Size>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Timed runs per setting (the median is reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,6 +207,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stylize(args) => stylize(args),
         Command::Eval(args) => eval(args),
         Command::Quantize(args) => quantize(args),
+        Command::Bench { model, sizes, threads, runs } => {
+            println!(
+                "| model | size | threads | ms/frame (median of {runs}) | frames/s |\n|---|---|---|---|---|"
+            );
+            for row in atelier_host::bench::run(&model, &sizes, &threads, runs)? {
+                println!(
+                    "| {} | {} | {} | {:.1} | {:.1} |",
+                    model.display(),
+                    row.size,
+                    row.threads,
+                    row.ms_per_frame,
+                    row.fps
+                );
+            }
+            Ok(())
+        }
     }
 }
 

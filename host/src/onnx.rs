@@ -158,6 +158,16 @@ pub fn attr_ints(name: &str, values: &[i64]) -> pb::AttributeProto {
     }
 }
 
+pub fn attr_int(name: &str, value: i64) -> pb::AttributeProto {
+    assert!(value != 0, "prost drops zero-valued fields; attribute {name} must be non-zero");
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
 pub fn attr_float(name: &str, value: f32) -> pb::AttributeProto {
     assert!(value != 0.0, "prost drops zero-valued fields; attribute {name} must be non-zero");
     pb::AttributeProto {

@@ -31,13 +31,12 @@ use atelier_edge::imageops::{Fit, Scaler};
 use atelier_edge::{Engine, EngineOptions, Size};
 use prost::Message;
 use tract_onnx::pb;
-use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::prelude::*;
 
 use crate::eval::{ms_per_frame, run_planes};
 use crate::images::{ImageError, list_images, load_rgb};
-use crate::onnx::{self, f32_tensor, node};
+use crate::onnx::{self, attr_int, f32_tensor, node};
 use crate::planes::{Planes, psnr};
 
 /// Size at which calibration, comparison and timing run: the mirror's usual model size.
@@ -156,16 +155,6 @@ fn f32_values(t: &pb::TensorProto) -> Result<Vec<f32>, QuantizeError> {
         return Ok(t.float_data.clone());
     }
     Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-fn attr_int(name: &str, value: i64) -> pb::AttributeProto {
-    assert!(value != 0, "prost drops zero-valued fields; attribute {name} must be non-zero");
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Int as i32,
-        i: value,
-        ..Default::default()
-    }
 }
 
 fn raw_tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) -> pb::TensorProto {

@@ -207,10 +207,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         }
         interrupted = opts.stop.load(Ordering::SeqCst);
         let last = state.step == opts.steps || interrupted;
-        if last || (opts.preview_every > 0 && state.step % opts.preview_every == 0) {
+        if last || (opts.preview_every > 0 && state.step.is_multiple_of(opts.preview_every)) {
             save_preview(&generator, &preview_input, names.len(), &outputs.preview)?;
         }
-        if last || (opts.checkpoint_every > 0 && state.step % opts.checkpoint_every == 0) {
+        if last || (opts.checkpoint_every > 0 && state.step.is_multiple_of(opts.checkpoint_every)) {
             let saved =
                 CheckpointState { seconds: base_seconds + started.elapsed().as_secs_f64(), ..state.clone() };
             checkpoint::save(&outputs.checkpoint, &saved, &generator.vs, &critic.vs)?;
@@ -242,7 +242,7 @@ fn validate(opts: &TrainOptions) -> Result<()> {
     if opts.styles.is_empty() {
         bail!("--style: give at least one NAME=IMAGE");
     }
-    if opts.size < 32 || opts.size % 8 != 0 {
+    if opts.size < 32 || !opts.size.is_multiple_of(8) {
         bail!("--size {}: must be a multiple of 8, at least 32", opts.size);
     }
     if opts.batch == 0 || opts.steps == 0 || opts.threads == 0 {
@@ -261,7 +261,7 @@ fn validate(opts: &TrainOptions) -> Result<()> {
 fn style_targets(features: &FeatureNet, styles: &StyleSet, rng: &mut StdRng, device: Device) -> Vec<Tensor> {
     let per_style: Vec<Vec<Tensor>> = (0..styles.names.len())
         .map(|s| {
-            let patches = styles.patches(rng, &vec![s; TARGET_PATCHES]).to_device(device);
+            let patches = styles.patches(rng, &[s; TARGET_PATCHES]).to_device(device);
             features
                 .features(&patches)
                 .iter()
