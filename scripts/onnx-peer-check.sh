@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(scripts/python-env.sh)
-# Same feature set as the tests (ATELIER_FEATURES), so cargo reuses their build.
-"${CARGO:-cargo}" build -q -j 2 --workspace ${ATELIER_FEATURES:+--features "$ATELIER_FEATURES"} --bins
-ATELIER=target/debug/atelier
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+if [ -n "${ATELIER_BIN:-}" ]; then
+  ATELIER=$ATELIER_BIN      # test.sh passes the binary its `cargo test` built
+else
+  "${CARGO:-cargo}" build -q -j 2 -p atelier-host --bin atelier
+  ATELIER=$TARGET_DIR/debug/atelier
+fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$ATELIER" export --init 1 --styles wave,scream,kiss --out "$tmp/multi.onnx"
 "$ATELIER" export --init 2 --styles solo --out "$tmp/single.onnx"

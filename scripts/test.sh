@@ -20,4 +20,5 @@ else
   echo "test.sh: clippy not installed, skipping lints" >&2
 fi
 "$CARGO" test "${features[@]}"
-scripts/onnx-peer-check.sh
+# `cargo test` built `atelier` (host has integration tests); reuse it rather than rebuild.
+ATELIER_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier" scripts/onnx-peer-check.sh

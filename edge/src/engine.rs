@@ -60,8 +60,8 @@ impl Default for EngineOptions {
 /// ```no_run
 /// use atelier_edge::engine::{Engine, EngineOptions};
 /// let mut engine = Engine::load("models/default.onnx".as_ref(), EngineOptions::default())?;
-/// engine.set_style_weights(&[1.0; 1][..].repeat(engine.styles().len()))?;
-/// let photo = image::open("me.jpg")?.to_rgb8();
+/// engine.set_style("the-scream")?;
+/// let photo = image::open("me.jpg")?.to_rgb8(); // width and height multiples of 8
 /// let stylized = engine.stylize(&photo)?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```

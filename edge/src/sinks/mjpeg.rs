@@ -173,7 +173,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
 
 /// Reads the request head and returns the path of a GET (None for anything else).
 fn read_request_path(stream: &TcpStream) -> std::io::Result<Option<String>> {
-    let mut reader = BufReader::new(stream.take_ref(8192));
+    let mut reader = BufReader::new(std::io::Read::take(stream, 8192));
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -187,16 +187,6 @@ fn read_request_path(stream: &TcpStream) -> std::io::Result<Option<String>> {
         (Some("GET"), Some(target)) => Some(target.split('?').next().unwrap_or("/").to_string()),
         _ => None,
     })
-}
-
-trait TakeRef {
-    fn take_ref(&self, limit: u64) -> std::io::Take<&TcpStream>;
-}
-
-impl TakeRef for TcpStream {
-    fn take_ref(&self, limit: u64) -> std::io::Take<&TcpStream> {
-        std::io::Read::take(self, limit)
-    }
 }
 
 fn respond(mut stream: &TcpStream, status: &str, content_type: &str, body: &[u8]) -> std::io::Result<()> {
