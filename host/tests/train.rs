@@ -98,6 +98,9 @@ fn short_training_lowers_losses_and_exports_a_contract_model() {
     let init = |p: &tract_onnx::pb::ModelProto| p.graph.as_ref().unwrap().initializer.clone();
     assert_eq!(init(&exported), init(&from_ckpt));
 
+    // The trained export passes the same ONNX peer check as the shipped models.
+    peer_check(&out);
+
     // Resuming continues from the checkpoint's step.
     let mut resumed = options(&out, 65);
     resumed.resume = Some(summary.checkpoint.clone());
@@ -126,4 +129,57 @@ fn bad_inputs_are_named() {
     o.styles = vec![("bad".into(), bad)];
     let err = format!("{:#}", train(&o).unwrap_err());
     assert!(err.contains("bad.jpg") && err.contains("cannot read image"), "{err}");
+}
+
+/// Runs `scripts/onnx_peer_check.py` (onnx.checker full_check + onnxruntime vs tract) on `model`.
+fn peer_check(model: &Path) {
+    let venv = std::env::var_os("ATELIER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/atelier/venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/python-env.sh (scripts/test.sh does)",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnx_peer_check.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_atelier"))
+        .arg(model)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("2 passed, 0 failed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Each run in its own `atelier train` process: libtorch's generator is global, so runs sharing a
+/// test process (tests run in parallel) would draw from each other's stream.
+#[test]
+fn the_seed_makes_runs_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let style = shared().join("style/munch_the_scream.jpg");
+    let run = |name: &str, seed: u64| {
+        let out = dir.path().join(name);
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
+            .arg("train")
+            .arg(format!("--style=scream={}", style.display()))
+            .arg("--content")
+            .arg(shared().join("content"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--steps", "3", "--size", "32", "--batch", "2", "--threads", "1", "--quiet"])
+            .args(["--seed", &seed.to_string()])
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        atelier_edge::contract::read(&out).unwrap().graph.unwrap().initializer
+    };
+    let a = run("a.onnx", 5);
+    assert_eq!(a, run("b.onnx", 5), "same seed, different weights");
+    assert_ne!(a, run("c.onnx", 6), "different seeds, same weights");
 }
