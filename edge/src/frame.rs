@@ -19,14 +19,6 @@ impl Frame {
     pub fn new(seq: u64, image: RgbImage) -> Frame {
         Frame { seq, captured: Instant::now(), image }
     }
-
-    pub fn width(&self) -> u32 {
-        self.image.width()
-    }
-
-    pub fn height(&self) -> u32 {
-        self.image.height()
-    }
 }
 
 /// A width × height pair, parsed from `WxH`.

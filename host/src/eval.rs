@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::generator::normal_samples;
 use atelier_edge::engine::{EngineError, ModelError};
 use atelier_edge::imageops::{Fit, Scaler};
 use atelier_edge::overlay::{self, OverlayOptions};
@@ -286,11 +287,9 @@ pub fn noise_instability<E>(
 ) -> Result<f64, E> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut noisy = x.clone();
-    for v in noisy.data.iter_mut() {
-        // Box–Muller.
-        let (u1, u2): (f32, f32) = (rng.random::<f32>().max(1e-12), rng.random());
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
-        *v = (*v + NOISE_SIGMA * z).clamp(0.0, 1.0);
+    let noise = normal_samples(&mut rng, noisy.data.len(), 0.0, NOISE_SIGMA);
+    for (v, n) in noisy.data.iter_mut().zip(noise) {
+        *v = (*v + n).clamp(0.0, 1.0);
     }
     let gn = g(&noisy)?;
     Ok(gn.data.iter().zip(&gx.data).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / gx.data.len() as f64)
