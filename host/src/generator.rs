@@ -4,8 +4,9 @@
 //! mirror runs, and the trainer turns it into libtorch modules. Parameters are named tensors
 //! (`enc0.conv.weight`, `res1.norm0.gamma`, ...), so weights move between the two by name.
 //!
-//! The family: stride-2 3×3 convolutions down to ⅛ resolution, residual blocks there, nearest
-//! up-sampling + 3×3 convolution back up, sigmoid output. Every convolution but the last is
+//! The family: stride-2 3×3 convolutions down to ⅛ resolution, residual blocks there (plain 3×3
+//! or depthwise-separable, see [`ResidualKind`]), nearest up-sampling + 3×3 convolution back up,
+//! sigmoid output. Every convolution but the last is
 //! followed by a *conditional* instance norm whose scale and shift are per-style vectors mixed by
 //! the `style` input, so one model holds all its styles and blends them. Most of the work happens
 //! at ¼ resolution or below, which is what keeps it fast in tract on ARM.
@@ -30,25 +31,54 @@ pub struct GeneratorConfig {
     pub residual_blocks: usize,
     /// Output channels of each up-sampling stage but the last (which outputs RGB).
     pub decoder: Vec<usize>,
+    /// How the residual blocks convolve. Absent in checkpoints and models written before the
+    /// choice existed, which were all plain.
+    #[serde(default)]
+    pub residual: ResidualKind,
+}
+
+/// The convolutions inside a residual block.
+///
+/// Separable blocks cost ~7× fewer MACs at the bottleneck, but whether that makes the model
+/// faster depends on the runtime's depthwise kernel (tract's is reported scalar on ARM), and
+/// whether it still looks as good depends on training: `docs/benchmarks.md` has the trade as
+/// measured.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResidualKind {
+    /// Two 3×3 convolutions.
+    #[default]
+    Plain,
+    /// Two (3×3 depthwise → 1×1 pointwise) pairs, MobileNet style.
+    Separable,
 }
 
 impl Default for GeneratorConfig {
     /// ≈3,970 MACs per pixel (0.30 GMAC at 320×240): the budget for tract on a Raspberry Pi.
     fn default() -> Self {
-        GeneratorConfig { encoder: vec![12, 24, 48], residual_blocks: 3, decoder: vec![24, 12] }
+        GeneratorConfig {
+            encoder: vec![12, 24, 48],
+            residual_blocks: 3,
+            decoder: vec![24, 12],
+            residual: ResidualKind::Plain,
+        }
     }
 }
 
 /// One step of the generator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
-    /// 3×3 (or k×k) convolution with bias, zero padding `k/2`.
+    /// k×k convolution with bias, zero padding `k/2`, in `groups` groups (`groups == cin ==
+    /// cout` is a depthwise convolution).
     Conv {
         name: String,
         cin: usize,
         cout: usize,
         kernel: usize,
         stride: usize,
+        groups: usize,
     },
     /// Instance norm with per-style scale (`gamma`) and shift (`beta`), each `[S, C]`.
     CondNorm {
@@ -117,8 +147,8 @@ impl Generator {
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let mut out = Vec::new();
         visit(&self.layers, &mut |layer| match layer {
-            Layer::Conv { name, cin, cout, kernel, .. } => {
-                out.push((format!("{name}.weight"), vec![*cout, *cin, *kernel, *kernel]));
+            Layer::Conv { name, cin, cout, kernel, groups, .. } => {
+                out.push((format!("{name}.weight"), vec![*cout, *cin / *groups, *kernel, *kernel]));
                 out.push((format!("{name}.bias"), vec![*cout]));
             }
             Layer::CondNorm { name, channels } => {
@@ -141,9 +171,9 @@ impl Generator {
         fn walk(layers: &[Layer], scale: &mut f64, macs: &mut f64) {
             for layer in layers {
                 match layer {
-                    Layer::Conv { cin, cout, kernel, stride, .. } => {
+                    Layer::Conv { cin, cout, kernel, stride, groups, .. } => {
                         *scale *= *stride as f64;
-                        *macs += (kernel * kernel * cin * cout) as f64 / (*scale * *scale);
+                        *macs += (kernel * kernel * cin * cout / groups) as f64 / (*scale * *scale);
                     }
                     Layer::Upsample => *scale /= 2.0,
                     Layer::Residual { body } => {
@@ -199,7 +229,18 @@ impl Generator {
 }
 
 fn conv(name: String, cin: usize, cout: usize, stride: usize) -> Layer {
-    Layer::Conv { name, cin, cout, kernel: 3, stride }
+    Layer::Conv { name, cin, cout, kernel: 3, stride, groups: 1 }
+}
+
+/// The convolution(s) standing for one 3×3, `ch → ch` convolution in residual block `prefix`.
+fn residual_conv(kind: ResidualKind, prefix: &str, ch: usize) -> Vec<Layer> {
+    match kind {
+        ResidualKind::Plain => vec![conv(prefix.to_string(), ch, ch, 1)],
+        ResidualKind::Separable => vec![
+            Layer::Conv { name: format!("{prefix}.dw"), cin: ch, cout: ch, kernel: 3, stride: 1, groups: ch },
+            Layer::Conv { name: format!("{prefix}.pw"), cin: ch, cout: ch, kernel: 1, stride: 1, groups: 1 },
+        ],
+    }
 }
 
 fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
@@ -212,15 +253,12 @@ fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
         ch = w;
     }
     for i in 0..c.residual_blocks {
-        layers.push(Layer::Residual {
-            body: vec![
-                conv(format!("res{i}.conv0"), ch, ch, 1),
-                Layer::CondNorm { name: format!("res{i}.norm0"), channels: ch },
-                Layer::Relu,
-                conv(format!("res{i}.conv1"), ch, ch, 1),
-                Layer::CondNorm { name: format!("res{i}.norm1"), channels: ch },
-            ],
-        });
+        let mut body = residual_conv(c.residual, &format!("res{i}.conv0"), ch);
+        body.push(Layer::CondNorm { name: format!("res{i}.norm0"), channels: ch });
+        body.push(Layer::Relu);
+        body.extend(residual_conv(c.residual, &format!("res{i}.conv1"), ch));
+        body.push(Layer::CondNorm { name: format!("res{i}.norm1"), channels: ch });
+        layers.push(Layer::Residual { body });
     }
     for (i, &w) in c.decoder.iter().enumerate() {
         layers.push(Layer::Upsample);
@@ -291,6 +329,30 @@ mod tests {
     }
 
     #[test]
+    fn separable_blocks_cut_the_bottleneck_cost() {
+        let config = GeneratorConfig { residual: ResidualKind::Separable, ..GeneratorConfig::default() };
+        let g = Generator::new(config, styles(2)).unwrap();
+        // Per residual conv at ⅛ resolution: depthwise 9×48 + pointwise 48×48, over 64 pixels.
+        let per_conv = (9 * 48 + 48 * 48) as f64 / 64.0;
+        let expected = 81.0 + 162.0 + 162.0 + 6.0 * per_conv + 648.0 + 648.0 + 324.0;
+        assert_eq!(g.macs_per_pixel(), expected.round() as u64);
+        let w = g.init_weights(1);
+        g.check_weights(&w).unwrap();
+        assert_eq!(w["res0.conv0.dw.weight"].shape, vec![48, 1, 3, 3]);
+        assert_eq!(w["res2.conv1.pw.weight"].shape, vec![48, 48, 1, 1]);
+        assert!(!w.contains_key("res0.conv0.weight"));
+    }
+
+    #[test]
+    fn old_configs_without_a_residual_kind_read_as_plain() {
+        let c: GeneratorConfig =
+            serde_json::from_str(r#"{"encoder":[12,24,48],"residual_blocks":3,"decoder":[24,12]}"#).unwrap();
+        assert_eq!(c, GeneratorConfig::default());
+        let s = serde_json::to_string(&GeneratorConfig { residual: ResidualKind::Separable, ..c }).unwrap();
+        assert!(s.contains(r#""residual":"separable""#), "{s}");
+    }
+
+    #[test]
     fn init_is_seeded_and_complete() {
         let g = Generator::new(GeneratorConfig::default(), styles(2)).unwrap();
         let a = g.init_weights(7);
@@ -306,7 +368,12 @@ mod tests {
     fn rejects_bad_configs() {
         assert!(Generator::new(GeneratorConfig::default(), vec![]).is_err());
         assert!(Generator::new(GeneratorConfig::default(), vec!["a".into(), "a".into()]).is_err());
-        let c = GeneratorConfig { encoder: vec![8, 16], residual_blocks: 1, decoder: vec![] };
+        let c = GeneratorConfig {
+            encoder: vec![8, 16],
+            residual_blocks: 1,
+            decoder: vec![],
+            residual: ResidualKind::Plain,
+        };
         assert!(Generator::new(c, styles(1)).is_err());
     }
 }

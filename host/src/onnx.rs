@@ -243,7 +243,7 @@ impl<'a> GraphBuilder<'a> {
 
     fn layer(&mut self, layer: &Layer, x: String) -> String {
         match layer {
-            Layer::Conv { name, kernel, stride, .. } => {
+            Layer::Conv { name, kernel, stride, groups, .. } => {
                 let w = self.weight(&format!("{name}.weight"));
                 let b = self.weight(&format!("{name}.bias"));
                 let y = format!("{name}.out");
@@ -253,6 +253,9 @@ impl<'a> GraphBuilder<'a> {
                     vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[*stride as i64; 2])];
                 if p > 0 {
                     attrs.push(attr_ints("pads", &[p; 4]));
+                }
+                if *groups > 1 {
+                    attrs.push(attr_int("group", *groups as i64));
                 }
                 self.nodes.push(node("Conv", name, &[&x, &w, &b], &[&y], attrs));
                 y

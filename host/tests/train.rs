@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use atelier_edge::{Engine, EngineOptions};
+use atelier_host::generator::ResidualKind;
 use atelier_host::train::checkpoint::{self, CheckpointState};
 use atelier_host::train::critic::Critic;
 use atelier_host::train::model::TchGenerator;
@@ -36,6 +37,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         lr: 2e-3,
         preview_every: 20,
         checkpoint_every: 20,
+        time_limit: None,
         generator: GeneratorConfig::default(),
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
@@ -80,6 +82,7 @@ fn short_training_lowers_losses_and_exports_a_contract_model() {
         style_sources: vec![],
         generator: GeneratorConfig::default(),
         seconds: 0.0,
+        commands: vec![],
     };
     let state = checkpoint::load(&summary.checkpoint, &expected, &mut fresh.vs, &mut critic.vs).unwrap();
     assert_eq!(state.step, 60);
@@ -104,8 +107,16 @@ fn short_training_lowers_losses_and_exports_a_contract_model() {
     // Resuming continues from the checkpoint's step.
     let mut resumed = options(&out, 65);
     resumed.resume = Some(summary.checkpoint.clone());
+    resumed.command_line = "second stage".into();
     let again = train(&resumed).unwrap();
     assert_eq!((again.first_step, again.last_step), (60, 65));
+    // ... and the model records both stages' commands.
+    let meta = atelier_edge::contract::read(&out).unwrap().metadata_props;
+    let trained_with = &meta.iter().find(|p| p.key == "atelier.trained_with").unwrap().value;
+    assert!(
+        trained_with.contains("65 steps") && trained_with.ends_with(": test && second stage"),
+        "{trained_with}"
+    );
 }
 
 #[test]
@@ -157,6 +168,18 @@ fn peer_check(model: &Path) {
     );
 }
 
+#[test]
+fn a_time_limit_ends_the_run_like_its_last_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("timed.onnx");
+    let mut opts = options(&out, 1000);
+    opts.time_limit = Some(std::time::Duration::ZERO);
+    let summary = train(&opts).unwrap();
+    assert_eq!(summary.last_step, 1);
+    assert_eq!(checkpoint::read_state(&summary.checkpoint).unwrap().step, 1);
+    atelier_edge::contract::read(&out).unwrap();
+}
+
 /// Each run in its own `atelier train` process: libtorch's generator is global, so runs sharing a
 /// test process (tests run in parallel) would draw from each other's stream.
 #[test]
@@ -182,4 +205,40 @@ fn the_seed_makes_runs_repeatable() {
     let a = run("a.onnx", 5);
     assert_eq!(a, run("b.onnx", 5), "same seed, different weights");
     assert_ne!(a, run("c.onnx", 6), "different seeds, same weights");
+}
+
+/// The trainer's interpretation of the layer list (libtorch) and the exported graph (tract) compute
+/// the same function, for both kinds of residual block: grouped convolutions included.
+#[test]
+fn libtorch_and_the_exported_model_agree() {
+    for residual in [ResidualKind::Plain, ResidualKind::Separable] {
+        let config = GeneratorConfig { residual, ..GeneratorConfig::default() };
+        let spec = Generator::new(config, vec!["a".into(), "b".into(), "c".into()]).unwrap();
+        let weights = spec.init_weights(11);
+        let tch_gen = TchGenerator::new(spec.clone(), &weights, tch::Device::Cpu);
+        let meta = atelier_host::onnx::ModelMeta {
+            train_size: 64,
+            quantization: atelier_edge::contract::Quantization::F32,
+            trained_with: "test".into(),
+            style_sources: None,
+        };
+        let proto = atelier_host::onnx::generator_to_proto(&spec, &weights, &meta).unwrap();
+        let bytes = prost::Message::encode_to_vec(&proto);
+        let mut engine = Engine::from_bytes(&bytes, "agree", EngineOptions::default()).unwrap();
+        engine.set_style_weights(&[0.0, 1.0, 0.0]).unwrap();
+
+        let (h, w) = (32usize, 48usize);
+        let image: Vec<f32> = (0..3 * h * w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+        let input = tract_onnx::prelude::tensor1(&image).into_shape(&[1, 3, h, w]).unwrap();
+        let ours = engine.run_tensor(input).unwrap();
+        let ours = ours.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+
+        let x = tch::Tensor::from_slice(&image).view([1, 3, h as i64, w as i64]);
+        let style = tch::Tensor::from_slice(&[0f32, 1.0, 0.0]).view([1, 3]);
+        let theirs = tch::no_grad(|| tch_gen.forward(&x, &style)).flatten(0, -1);
+        let theirs = Vec::<f32>::try_from(&theirs).unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        let max = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max < 1e-4, "{residual:?}: tract and libtorch differ by {max}");
+    }
 }

@@ -22,6 +22,10 @@ pub struct CheckpointState {
     pub generator: GeneratorConfig,
     /// Wall-clock seconds of training so far, over all resumed runs.
     pub seconds: f64,
+    /// The command line of each run that trained these weights, oldest first, so that a model
+    /// trained in stages records every stage. (Checkpoints written before it existed have none.)
+    #[serde(default)]
+    pub commands: Vec<String>,
 }
 
 const GENERATOR_FILE: &str = "generator.safetensors";

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use tch::Device;
 
 use super::{LossWeights, TrainOptions};
-use crate::generator::GeneratorConfig;
+use crate::generator::{GeneratorConfig, ResidualKind};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -41,6 +41,10 @@ pub struct TrainArgs {
     pub device: Device,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Stop after this many minutes of training (as if --steps were reached), e.g. to see what
+    /// a time budget buys.
+    #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
+    pub time_limit: Option<std::time::Duration>,
     /// Write the preview contact sheet every K steps.
     #[arg(long, value_name = "K", default_value_t = 100)]
     pub preview_every: usize,
@@ -67,6 +71,9 @@ pub struct TrainArgs {
     pub decoder: Vec<usize>,
     #[arg(long, default_value_t = 3)]
     pub residual_blocks: usize,
+    /// Convolutions in the residual blocks.
+    #[arg(long, value_enum, default_value_t = ResidualKind::Plain)]
+    pub residual: ResidualKind,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -78,6 +85,13 @@ fn parse_style(s: &str) -> Result<(String, PathBuf), String> {
         return Err(format!("`{s}` is not NAME=IMAGE"));
     }
     Ok((name.trim().to_string(), PathBuf::from(path.trim())))
+}
+
+fn parse_minutes(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(std::time::Duration::from_secs_f64(m * 60.0)),
+        _ => Err(format!("`{s}` is not a positive number of minutes")),
+    }
 }
 
 fn parse_device(s: &str) -> Result<Device, String> {
@@ -126,10 +140,12 @@ impl TrainArgs {
             lr: self.lr,
             preview_every: self.preview_every,
             checkpoint_every: self.checkpoint_every,
+            time_limit: self.time_limit,
             generator: GeneratorConfig {
                 encoder: self.encoder,
                 residual_blocks: self.residual_blocks,
                 decoder: self.decoder,
+                residual: self.residual,
             },
             progress: !self.quiet,
             stop,

@@ -70,6 +70,9 @@ pub struct TrainOptions {
     pub lr: f64,
     pub preview_every: usize,
     pub checkpoint_every: usize,
+    /// Stop (saving, previewing and exporting as at the last step) once this run has trained
+    /// this long.
+    pub time_limit: Option<std::time::Duration>,
     pub generator: GeneratorConfig,
     /// Show a progress bar.
     pub progress: bool,
@@ -156,6 +159,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         style_sources: sources.clone(),
         generator: opts.generator.clone(),
         seconds: 0.0,
+        commands: Vec::new(),
     };
     if let Some(dir) = &opts.resume {
         state = checkpoint::load(dir, &state, &mut generator.vs, &mut critic.vs)?;
@@ -168,6 +172,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             );
         }
     }
+    state.commands.push(opts.command_line.clone());
     let mut opt_g = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
         .build(&generator.vs, opts.lr)?;
     let mut opt_d = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
@@ -206,7 +211,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
             bail!("training diverged at step {} (loss {}); try a lower --lr", state.step, step.total);
         }
         interrupted = opts.stop.load(Ordering::SeqCst);
-        let last = state.step == opts.steps || interrupted;
+        let out_of_time = opts.time_limit.is_some_and(|limit| started.elapsed() >= limit);
+        let last = state.step == opts.steps || interrupted || out_of_time;
         if last || (opts.preview_every > 0 && state.step.is_multiple_of(opts.preview_every)) {
             save_preview(&generator, &preview_input, names.len(), &outputs.preview)?;
         }
@@ -217,6 +223,10 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         }
         if interrupted {
             bar.println(format!("interrupted: checkpoint saved at step {}", state.step));
+            break;
+        }
+        if out_of_time {
+            bar.println(format!("--time-limit reached: checkpoint saved at step {}", state.step));
             break;
         }
     }
@@ -399,7 +409,7 @@ fn export(
             env!("CARGO_PKG_VERSION"),
             state.step,
             state.seconds,
-            opts.command_line
+            state.commands.join(" && ")
         ),
         style_sources: Some(sources.to_vec()),
     };

@@ -61,11 +61,11 @@ pub fn create_var(vs: &VarStore, name: &str, value: &Tensor) {
 fn run_layers(layers: &[Layer], mut x: Tensor, style: &Tensor, param: &dyn Fn(&str) -> Tensor) -> Tensor {
     for layer in layers {
         x = match layer {
-            Layer::Conv { name, kernel, stride, .. } => {
+            Layer::Conv { name, kernel, stride, groups, .. } => {
                 let w = param(&format!("{name}.weight"));
                 let b = param(&format!("{name}.bias"));
                 let p = (*kernel / 2) as i64;
-                x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], 1)
+                x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], *groups as i64)
             }
             Layer::CondNorm { name, channels } => {
                 let c = *channels as i64;
