@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::engine::Precision;
 use crate::frame::Size;
 use crate::sink::SinkSpec;
 use crate::source::SourceSpec;
@@ -30,6 +31,7 @@ pub struct MirrorConfig {
     pub model: Option<PathBuf>,
     pub style: Option<String>,
     pub threads: Option<usize>,
+    pub precision: Option<Precision>,
     pub frames: Option<u64>,
     pub fps: Option<f32>,
     pub capture_size: Option<Size>,
@@ -85,6 +87,7 @@ impl MirrorConfig {
             model: over.model.or(self.model),
             style: over.style.or(self.style),
             threads: over.threads.or(self.threads),
+            precision: over.precision.or(self.precision),
             frames: over.frames.or(self.frames),
             fps: over.fps.or(self.fps),
             capture_size: over.capture_size.or(self.capture_size),
@@ -123,6 +126,7 @@ impl MirrorConfig {
             model: self.model,
             style,
             threads,
+            precision: self.precision.unwrap_or_default(),
             frames: self.frames,
             fps,
             capture_size,
@@ -147,6 +151,8 @@ pub struct Settings {
     /// `None`: the model's first style.
     pub style: Option<StyleMix>,
     pub threads: usize,
+    /// f16 only pays on CPUs with native half precision (Pi 5, Jetson Orin).
+    pub precision: Precision,
     pub frames: Option<u64>,
     pub fps: f32,
     pub capture_size: Size,
@@ -186,6 +192,15 @@ mod tests {
         );
         let err = MirrorConfig { threads: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("1..=64"), "{err}");
+        let err = MirrorConfig::parse("precision = \"f64\"").unwrap_err();
+        assert!(err.contains("`f32`") && err.contains("`f16`"), "{err}");
+    }
+
+    #[test]
+    fn precision_defaults_to_f32() {
+        assert_eq!(MirrorConfig::default().resolve().unwrap().precision, Precision::F32);
+        let file = MirrorConfig::parse("precision = \"f16\"").unwrap();
+        assert_eq!(file.resolve().unwrap().precision, Precision::F16);
     }
 
     #[test]

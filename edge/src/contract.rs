@@ -37,7 +37,7 @@ pub mod keys {
     pub const STYLES: &str = "atelier.styles";
     /// Crop size in pixels the model was trained at.
     pub const TRAIN_SIZE: &str = "atelier.train_size";
-    /// `f32`, `int8-weights`, `int8` or `f16`.
+    /// `f32` or `int8-weights`.
     pub const QUANTIZATION: &str = "atelier.quantization";
     /// Multiply-accumulates per output pixel.
     pub const MACS_PER_PIXEL: &str = "atelier.macs_per_pixel";
@@ -84,20 +84,15 @@ pub enum ContractError {
 pub enum Quantization {
     F32,
     Int8Weights,
-    Int8,
-    F16,
 }
 
 impl Quantization {
-    pub const ALL: [Quantization; 4] =
-        [Quantization::F32, Quantization::Int8Weights, Quantization::Int8, Quantization::F16];
+    pub const ALL: [Quantization; 2] = [Quantization::F32, Quantization::Int8Weights];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Quantization::F32 => "f32",
             Quantization::Int8Weights => "int8-weights",
-            Quantization::Int8 => "int8",
-            Quantization::F16 => "f16",
         }
     }
 }

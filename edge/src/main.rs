@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use atelier_edge::Size;
 use atelier_edge::config::MirrorConfig;
-use atelier_edge::engine::{Engine, EngineOptions};
+use atelier_edge::engine::{Engine, EngineOptions, Precision};
 use atelier_edge::overlay::OverlayOptions;
 use atelier_edge::pipeline::{self, PipelineConfig, StopHandle};
 use atelier_edge::sink::{SINK_FORMS, SinkSpec};
@@ -42,6 +42,10 @@ struct Cli {
     /// Inference threads [default: 1].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Arithmetic precision: f32, or f16 on CPUs with native half precision such as the
+    /// Raspberry Pi 5 and Jetson Orin [default: f32].
+    #[arg(long, value_name = "P")]
+    precision: Option<Precision>,
     /// Settings file (TOML); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -79,6 +83,7 @@ impl Cli {
             model: self.model.clone(),
             style: self.style.clone(),
             threads: self.threads,
+            precision: self.precision,
             frames: self.frames,
             fps: self.fps,
             capture_size: self.capture_size,
@@ -115,7 +120,19 @@ fn run(cli: Cli) -> Result<()> {
         None => MirrorConfig::default(),
     };
     let settings = file.merged(cli.as_config()).resolve()?;
-    let options = EngineOptions { threads: settings.threads, ..EngineOptions::default() };
+    if !settings.precision.is_native() {
+        tracing::warn!(
+            "precision {}: this CPU has no native {} arithmetic, expect inference many times \
+             slower than f32",
+            settings.precision,
+            settings.precision
+        );
+    }
+    let options = EngineOptions {
+        threads: settings.threads,
+        precision: settings.precision,
+        ..EngineOptions::default()
+    };
     let engine = match &settings.model {
         Some(path) => Engine::load(path, options)?,
         None => Engine::from_bytes(DEFAULT_MODEL, "built-in default model", options)?,

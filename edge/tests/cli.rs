@@ -26,6 +26,27 @@ fn embedded_default_writes_frames_without_any_file() {
     assert_eq!((img.width(), img.height()), (640, 480));
 }
 
+/// Half precision runs the same pipeline; on a CPU without native f16 (this x86 machine) the
+/// mirror says it will be slow instead of silently crawling.
+#[test]
+fn f16_precision_runs_and_warns_where_it_is_not_native() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mirror()
+        .args(["--precision", "f16", "--frames", "1", "--model-size", "64x48", "--capture-size", "128x96"])
+        .arg("--output")
+        .arg(format!("png:{}", dir.path().display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    if !cfg!(target_arch = "aarch64") {
+        assert!(stderr.contains("no native f16"), "{stderr}");
+    }
+    let err = mirror().args(["--precision", "f64"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&err.stderr).contains("accepted: f32, f16"));
+}
+
 #[test]
 fn embedded_default_serves_the_mjpeg_preview() {
     let mut child = mirror()

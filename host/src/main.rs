@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use atelier_edge::contract::{self, Quantization};
+use atelier_edge::engine::Precision;
 use atelier_edge::style::StyleMix;
 use atelier_edge::{Engine, EngineOptions, Size};
-use atelier_host::generator::{Generator, GeneratorConfig};
+use atelier_host::generator::{Generator, GeneratorConfig, ResidualKind};
 use atelier_host::onnx::{self, ModelMeta};
 use atelier_host::quantize::Mode;
 use clap::{Parser, Subcommand};
@@ -59,7 +60,7 @@ enum Command {
     /// Measure a model: style distance, content preservation, stability, speed; writes
     /// report.json and contact-sheet.png.
     Eval(EvalArgs),
-    /// Write a smaller (int8 or f16) copy of a model and compare it with the original.
+    /// Write a smaller (int8-weights) copy of a model and compare it with the original.
     Quantize(QuantizeArgs),
     /// Time a model in the mirror's engine (tract) per size and thread count.
     Bench {
@@ -69,9 +70,15 @@ enum Command {
         sizes: Vec<Size>,
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
+        /// Arithmetic precisions: f32, and f16 for CPUs with native half precision.
+        #[arg(long, value_delimiter = ',', default_value = "f32")]
+        precision: Vec<Precision>,
         /// Timed runs per setting (the median is reported).
         #[arg(long, default_value_t = 20)]
         runs: usize,
+        /// Also report, for reduced precisions, the worst PSNR against f32 on these images.
+        #[arg(long, value_name = "DIR")]
+        compare: Option<PathBuf>,
     },
 }
 
@@ -122,13 +129,10 @@ struct QuantizeArgs {
     /// The f32 model.
     #[arg(long, value_name = "IN.onnx")]
     model: PathBuf,
-    /// int8-weights, int8 (needs --calib) or f16.
+    /// int8-weights: int8 weights with per-channel scales, ~3.4× smaller, same speed.
     #[arg(long, value_name = "MODE")]
     mode: Mode,
-    /// Calibration images (int8), also used for the comparison when given.
-    #[arg(long, value_name = "DIR")]
-    calib: Option<PathBuf>,
-    /// Images for the comparison when --calib is not given.
+    /// Images the quantized model is compared on (PSNR against the f32 model).
     #[arg(long, value_name = "DIR", default_value = "../shared/data/content")]
     compare: PathBuf,
     #[arg(long, value_name = "OUT.onnx")]
@@ -165,6 +169,9 @@ struct ExportArgs {
     /// Residual blocks at the bottleneck.
     #[arg(long, default_value_t = 3)]
     residual_blocks: usize,
+    /// Convolutions in the residual blocks.
+    #[arg(long, value_enum, default_value_t = ResidualKind::Plain)]
+    residual: ResidualKind,
 }
 
 fn main() -> ExitCode {
@@ -207,18 +214,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stylize(args) => stylize(args),
         Command::Eval(args) => eval(args),
         Command::Quantize(args) => quantize(args),
-        Command::Bench { model, sizes, threads, runs } => {
+        Command::Bench { model, sizes, threads, precision, runs, compare } => {
+            let plan = atelier_host::bench::BenchPlan {
+                sizes: &sizes,
+                threads: &threads,
+                precisions: &precision,
+                runs,
+                compare: compare.as_deref(),
+            };
             println!(
-                "| model | size | threads | ms/frame (median of {runs}) | frames/s |\n|---|---|---|---|---|"
+                "| model | size | threads | precision | ms/frame (median of {runs}) | frames/s | worst PSNR vs f32 |\n|---|---|---|---|---|---|---|"
             );
-            for row in atelier_host::bench::run(&model, &sizes, &threads, runs)? {
+            for row in atelier_host::bench::run(&model, &plan)? {
                 println!(
-                    "| {} | {} | {} | {:.1} | {:.1} |",
+                    "| {} | {} | {} | {} | {:.1} | {:.1} | {} |",
                     model.display(),
                     row.size,
                     row.threads,
+                    row.precision,
                     row.ms_per_frame,
-                    row.fps
+                    row.fps,
+                    row.min_psnr_db.map_or("—".to_string(), |db| format!("{db:.1} dB"))
                 );
             }
             Ok(())
@@ -232,6 +248,7 @@ fn export(args: ExportArgs) -> Result<()> {
         encoder: args.encoder,
         residual_blocks: args.residual_blocks,
         decoder: args.decoder,
+        residual: args.residual,
     };
     let generator = Generator::new(config, styles).context("--styles/--encoder/--decoder")?;
     if args.out.extension().and_then(|e| e.to_str()) != Some("onnx") {
@@ -344,14 +361,8 @@ fn quantize(args: QuantizeArgs) -> Result<()> {
     if args.out.extension().and_then(|e| e.to_str()) != Some("onnx") {
         bail!("--out {}: the file name must end in .onnx", args.out.display());
     }
-    let report = atelier_host::quantize::quantize_file(
-        &args.model,
-        args.mode,
-        args.calib.as_deref(),
-        &args.compare,
-        &args.out,
-    )
-    .with_context(|| format!("quantizing {}", args.model.display()))?;
+    let report = atelier_host::quantize::quantize_file(&args.model, args.mode, &args.compare, &args.out)
+        .with_context(|| format!("quantizing {}", args.model.display()))?;
     eprintln!(
         "wrote {} ({}): {} bytes ({:.0}% of {}), {:.1} ms/frame at {} (f32 {:.1}), PSNR {:.1} dB (worst {:.1}) vs f32 on {} images",
         report.out.display(),
