@@ -83,12 +83,13 @@ impl Precision {
         }
     }
 
-    /// Whether this CPU computes at this precision natively (f16 needs ARMv8.2's FP16 extension).
+    /// Whether tract has native kernels for this precision on this CPU (f16 needs ARMv8.2's FP16
+    /// extension). Asks tract itself, which reads `asimdhp` in /proc/cpuinfo to pick its kernels.
     pub fn is_native(self) -> bool {
         match self {
             Precision::F32 => true,
             #[cfg(target_arch = "aarch64")]
-            Precision::F16 => std::arch::is_aarch64_feature_detected!("fp16"),
+            Precision::F16 => tract_linalg::arm64::has_fp16(),
             #[cfg(not(target_arch = "aarch64"))]
             Precision::F16 => false,
         }
