@@ -11,7 +11,9 @@
 #              tract's fallback). Single-threaded on purpose: on the project's build machine
 #              qemu-user hangs in any program that starts a thread (even a C pthread one), so the
 #              test harness and the mirror's pipeline cannot run there.
-#              Emulated timings mean nothing; this checks that the code is right on aarch64.
+#              tract reads FP16 support from /proc/cpuinfo, which qemu-user emulates in recent
+#              versions (measured with 10.0.2 from bookworm-backports; the example prints what
+#              tract chose). Emulated timings mean nothing; this checks the code is right on aarch64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=dev; tests=0
