@@ -66,7 +66,8 @@ impl Default for EngineOptions {
 /// `F16` translates the whole graph to half precision except the instance normalisations, whose
 /// spatial sums lose too much in f16 (measured: 0.14 mean error when they are translated too,
 /// 0.003 when they stay f32). Inputs and outputs stay f32 for the caller. Only CPUs with native
-/// f16 arithmetic gain from it; elsewhere tract falls back to scalar code, ~30× slower.
+/// f16 arithmetic gain from it; elsewhere tract falls back to scalar code (measured ~100× slower
+/// on x86, docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -332,8 +333,9 @@ impl Engine {
 }
 
 /// Translates a typed model to f16, except the nodes tract expanded each InstanceNormalization
-/// into (named `<norm>` and `<norm>.<part>`). Sources become f16 too: the engine casts its f32
-/// tensors on the way in and out.
+/// into (named `<norm>` and `<norm>.<part>`; with this project's writer that also covers the
+/// per-style scale and shift, `<norm>.mul`/`.add`, which are cheap either way). Sources become f16
+/// too: the engine casts its f32 tensors on the way in and out.
 fn to_f16(model: TypedModel, norms: Arc<Vec<String>>) -> TractResult<TypedModel> {
     use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
     use tract_onnx::tract_core::transform::ModelTransform;
