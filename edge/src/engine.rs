@@ -130,7 +130,9 @@ pub struct Engine {
     model: InferenceModel,
     image_input: usize,
     style_input: Option<usize>,
-    style: Tensor,
+    style_weights: Vec<f32>,
+    /// `style_weights` as the plans' `style` input, converted once per change, not per frame.
+    style: TValue,
     plans: HashMap<Size, Arc<TypedRunnableModel>>,
     run_options: RunOptions,
     knobs: KnobScope,
@@ -177,7 +179,7 @@ impl Engine {
         let style_input = position(contract::INPUT_STYLE);
         let mut one_hot = vec![0f32; info.styles.len()];
         one_hot[0] = 1.0;
-        let style = tensor1(&one_hot).into_shape(&[1, one_hot.len()]).expect("matching length");
+        let style = style_value(&one_hot, options.precision);
         let norms = proto
             .graph
             .iter()
@@ -197,6 +199,7 @@ impl Engine {
             model,
             image_input,
             style_input,
+            style_weights: one_hot,
             style,
             plans: HashMap::new(),
             run_options,
@@ -229,7 +232,7 @@ impl Engine {
 
     /// Current style weights.
     pub fn style_weights(&self) -> Vec<f32> {
-        self.style.try_as_plain_ram().expect("plain").as_slice::<f32>().expect("f32").to_vec()
+        self.style_weights.clone()
     }
 
     /// Sets the style mixing weights (one per style, non-negative, not all zero).
@@ -244,7 +247,8 @@ impl Engine {
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().all(|w| *w == 0.0) {
             return Err(EngineError::Style("weights must be finite, >= 0 and not all zero".into()));
         }
-        self.style = tensor1(weights).into_shape(&[1, weights.len()]).expect("matching length");
+        self.style_weights = weights.to_vec();
+        self.style = style_value(weights, self.precision);
         Ok(())
     }
 
@@ -301,14 +305,14 @@ impl Engine {
         let size = Size::new(shape[3] as u32, shape[2] as u32);
         let plan = self.plan(size)?;
         let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let at_precision = |t: Tensor| match self.precision {
-            Precision::F32 => Ok(t),
-            Precision::F16 => t.cast_to::<f16>().map(|c| c.into_owned()),
+        let image = match self.precision {
+            Precision::F32 => image,
+            Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),
         };
         let mut inputs: TVec<Option<TValue>> = tvec![None; plan.input_count()];
-        inputs[self.image_input] = Some(at_precision(image).map_err(run_err)?.into_tvalue());
+        inputs[self.image_input] = Some(image.into_tvalue());
         if let Some(i) = self.style_input {
-            inputs[i] = Some(at_precision(self.style.clone()).map_err(run_err)?.into_tvalue());
+            inputs[i] = Some(self.style.clone());
         }
         let inputs =
             inputs.into_iter().map(|i| i.expect("the contract allows only image and style inputs")).collect();
@@ -329,6 +333,15 @@ impl Engine {
     pub fn stylize(&mut self, image: &RgbImage) -> Result<RgbImage, EngineError> {
         let out = self.run_tensor(image_to_tensor(image))?;
         tensor_to_image(&out).map_err(EngineError::Run)
+    }
+}
+
+/// Style weights as a `[1, S]` input tensor at `precision`.
+fn style_value(weights: &[f32], precision: Precision) -> TValue {
+    let t = tensor1(weights).into_shape(&[1, weights.len()]).expect("matching length");
+    match precision {
+        Precision::F32 => t.into_tvalue(),
+        Precision::F16 => t.cast_to::<f16>().expect("f32 casts to f16").into_owned().into_tvalue(),
     }
 }
 
