@@ -9,8 +9,8 @@
 //!   weight's name, so the Convs are untouched. Files shrink about 4×; tract folds the
 //!   dequantization at load, so speed is unchanged.
 //!
-//! Two more modes were built, measured and dropped (the code is in git history before commit
-//! "Drop dominated quantization modes"; the figures are in `docs/benchmarks.md`): `int8` (QDQ
+//! Two more modes were built, measured and dropped (their code is in git history at 88eefca,
+//! removed in 2289a8a; the figures are in `docs/benchmarks.md`): `int8` (QDQ
 //! activations) ran slower than f32 in tract and fell below 35 dB, and `f16` storage was larger
 //! than int8-weights at no visible gain. Half-precision *arithmetic*, which is what pays on
 //! ARMv8.2 boards, is a property of the device, not of the file: the mirror's
