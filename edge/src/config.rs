@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::Precision;
 use crate::frame::Size;
+use crate::imageops::Fit;
 use crate::sink::SinkSpec;
+use crate::sinks::present::Rotation;
 use crate::source::SourceSpec;
 use crate::style::StyleMix;
 
@@ -27,7 +29,8 @@ use crate::style::StyleMix;
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     pub input: Option<SourceSpec>,
-    pub output: Option<SinkSpec>,
+    /// One output or a list (`output = ["drm:", "mjpeg://127.0.0.1:8080"]`).
+    pub output: Option<Outputs>,
     pub model: Option<PathBuf>,
     pub style: Option<String>,
     pub threads: Option<usize>,
@@ -35,13 +38,33 @@ pub struct MirrorConfig {
     pub frames: Option<u64>,
     pub fps: Option<f32>,
     pub capture_size: Option<Size>,
+    pub capture_fps: Option<f32>,
     pub model_size: Option<Size>,
     pub output_size: Option<Size>,
+    pub fit: Option<Fit>,
+    pub rotate: Option<Rotation>,
     pub mirror: Option<bool>,
     pub show_fps: Option<bool>,
     pub show_style: Option<bool>,
     pub hold_frames: Option<u32>,
     pub report: Option<bool>,
+}
+
+/// The `output` key: one URI or a list of them.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Outputs {
+    One(SinkSpec),
+    Many(Vec<SinkSpec>),
+}
+
+impl Outputs {
+    pub fn into_vec(self) -> Vec<SinkSpec> {
+        match self {
+            Outputs::One(s) => vec![s],
+            Outputs::Many(v) => v,
+        }
+    }
 }
 
 /// A settings file that could not be used.
@@ -91,8 +114,11 @@ impl MirrorConfig {
             frames: over.frames.or(self.frames),
             fps: over.fps.or(self.fps),
             capture_size: over.capture_size.or(self.capture_size),
+            capture_fps: over.capture_fps.or(self.capture_fps),
             model_size: over.model_size.or(self.model_size),
             output_size: over.output_size.or(self.output_size),
+            fit: over.fit.or(self.fit),
+            rotate: over.rotate.or(self.rotate),
             mirror: over.mirror.or(self.mirror),
             show_fps: over.show_fps.or(self.show_fps),
             show_style: over.show_style.or(self.show_style),
@@ -117,12 +143,25 @@ impl MirrorConfig {
             return Err(invalid("fps", format!("{fps} is out of range; accepted: a number in (0, 240]")));
         }
         let style = self.style.map(|s| s.parse::<StyleMix>()).transpose().map_err(|m| invalid("style", m))?;
+        let capture_fps = self.capture_fps.unwrap_or(30.0);
+        if !(capture_fps > 0.0 && capture_fps <= 240.0) {
+            return Err(invalid(
+                "capture_fps",
+                format!("{capture_fps} is out of range; accepted: a number in (0, 240]"),
+            ));
+        }
+        let output = self.output.map(Outputs::into_vec).unwrap_or_default();
+        for (i, a) in output.iter().enumerate() {
+            if output[..i].contains(a) {
+                return Err(invalid("output", format!("`{a}` is listed twice")));
+            }
+        }
         if self.frames == Some(0) {
             return Err(invalid("frames", "0 frames would do nothing; omit it to run until stopped".into()));
         }
         Ok(Settings {
-            input: self.input.unwrap_or(SourceSpec::Demo),
-            output: self.output.unwrap_or(SinkSpec::Mjpeg(Settings::DEFAULT_PREVIEW.parse().expect("valid"))),
+            input: self.input,
+            output,
             model: self.model,
             style,
             threads,
@@ -130,8 +169,11 @@ impl MirrorConfig {
             frames: self.frames,
             fps,
             capture_size,
+            capture_fps,
             model_size,
-            output_size: self.output_size.unwrap_or(capture_size),
+            output_size: self.output_size,
+            fit: self.fit.unwrap_or(Fit::Cover),
+            rotate: self.rotate.unwrap_or_default(),
             mirror: self.mirror.unwrap_or(true),
             show_fps: self.show_fps.unwrap_or(false),
             show_style: self.show_style.unwrap_or(true),
@@ -144,8 +186,10 @@ impl MirrorConfig {
 /// Complete settings, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub input: SourceSpec,
-    pub output: SinkSpec,
+    /// `None`: the camera if there is one, else the demo (see `atelier-mirror`'s `defaults`).
+    pub input: Option<SourceSpec>,
+    /// Empty: the screen if there is one, else the MJPEG preview.
+    pub output: Vec<SinkSpec>,
     /// `None`: the model compiled into the binary.
     pub model: Option<PathBuf>,
     /// `None`: the model's first style.
@@ -156,8 +200,12 @@ pub struct Settings {
     pub frames: Option<u64>,
     pub fps: f32,
     pub capture_size: Size,
+    pub capture_fps: f32,
     pub model_size: Size,
-    pub output_size: Size,
+    /// `None`: the screen's size, or the capture size when no output is a screen.
+    pub output_size: Option<Size>,
+    pub fit: Fit,
+    pub rotate: Rotation,
     pub mirror: bool,
     pub show_fps: bool,
     pub show_style: bool,
@@ -178,7 +226,7 @@ mod tests {
     #[test]
     fn errors_name_the_field_and_accepted_values() {
         let err = MirrorConfig::parse("input = \"camera:x\"").unwrap_err();
-        assert!(err.contains("accepted: demo:"), "{err}");
+        assert!(err.contains("accepted: camera:"), "{err}");
         let err = MirrorConfig::parse("treads = 2").unwrap_err();
         assert!(err.contains("unknown field `treads`") && err.contains("threads"), "{err}");
         let err = MirrorConfig::parse("\nmodel_size = \"big\"").unwrap_err();
@@ -208,8 +256,25 @@ mod tests {
         let file = MirrorConfig::parse("threads = 2\nfps = 10\ninput = \"test-pattern:\"").unwrap();
         let cli = MirrorConfig { threads: Some(4), ..Default::default() };
         let s = file.merged(cli).resolve().unwrap();
-        assert_eq!((s.threads, s.fps, s.input), (4, 10.0, SourceSpec::TestPattern));
-        assert_eq!(s.output.to_string(), "mjpeg://127.0.0.1:8080");
-        assert_eq!(s.output_size, Settings::DEFAULT_CAPTURE_SIZE);
+        assert_eq!((s.threads, s.fps, s.input), (4, 10.0, Some(SourceSpec::TestPattern)));
+        assert!(s.output.is_empty(), "no output named: chosen at start from the devices");
+        assert_eq!((s.output_size, s.fit, s.rotate), (None, Fit::Cover, Rotation::R0));
+    }
+
+    #[test]
+    fn one_or_several_outputs() {
+        let s = MirrorConfig::parse("output = \"drm:\"").unwrap().resolve().unwrap();
+        assert_eq!(s.output.len(), 1);
+        let s = MirrorConfig::parse(
+            "output = [\"fb:/dev/fb0\", \"mjpeg://127.0.0.1:8080\"]\nrotate = 90\nfit = \"fit\"",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(s.output.len(), 2);
+        assert_eq!((s.rotate, s.fit), (Rotation::R90, Fit::Contain));
+        let twice = MirrorConfig::parse("output = [\"null:\", \"null:\"]").unwrap().resolve().unwrap_err();
+        assert!(twice.to_string().contains("listed twice"), "{twice}");
+        assert!(MirrorConfig::parse("rotate = 45").unwrap_err().contains("0, 90, 180, 270"));
     }
 }

@@ -24,12 +24,46 @@ pub fn flip_horizontal(image: &mut RgbImage) {
 }
 
 /// How a resize handles a different aspect ratio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum Fit {
     /// Stretch to the exact size (used between pipeline stages of one frame, which keep ratios).
     Stretch,
-    /// Scale to cover the destination and crop the centre (used for still images of any shape).
+    /// Scale to cover the destination and crop the centre (still images of any shape; `--fit
+    /// fill` on a screen).
     Cover,
+    /// Scale to fit inside the destination, centred on black (`--fit fit`).
+    Contain,
+}
+
+impl std::str::FromStr for Fit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fit, String> {
+        match s {
+            "fill" => Ok(Fit::Cover),
+            "fit" => Ok(Fit::Contain),
+            _ => Err(format!(
+                "`{s}` is not a fit; accepted: fill (crop to fill the screen), fit (whole picture, black bars)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Fit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fit::Stretch => "stretch",
+            Fit::Cover => "fill",
+            Fit::Contain => "fit",
+        })
+    }
+}
+
+impl TryFrom<String> for Fit {
+    type Error = String;
+    fn try_from(s: String) -> Result<Fit, String> {
+        s.parse()
+    }
 }
 
 /// A reusable resizer.
@@ -54,6 +88,17 @@ impl Scaler {
     pub fn resize_into(&mut self, src: &RgbImage, dst: &mut RgbImage, fit: Fit) {
         if src.dimensions() == dst.dimensions() {
             dst.copy_from_slice(src);
+            return;
+        }
+        if fit == Fit::Contain {
+            let (sw, sh) = (src.width() as u64, src.height() as u64);
+            let (dw, dh) = (dst.width() as u64, dst.height() as u64);
+            // The largest size with the source's aspect that fits.
+            let (w, h) =
+                if sw * dh > sh * dw { (dw, (sh * dw / sw).max(1)) } else { ((sw * dh / sh).max(1), dh) };
+            let fitted = self.resize(src, Size::new(w as u32, h as u32), Fit::Stretch);
+            dst.fill(0);
+            image::imageops::replace(dst, &fitted, ((dw - w) / 2) as i64, ((dh - h) / 2) as i64);
             return;
         }
         let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
@@ -90,6 +135,19 @@ mod tests {
         assert_eq!(img.get_pixel(0, 0).0, [2, 0, 7]);
         assert_eq!(img.get_pixel(1, 1).0, [1, 1, 7]);
         assert_eq!(img.get_pixel(2, 1).0, [0, 1, 7]);
+    }
+
+    #[test]
+    fn contain_letterboxes() {
+        let img = RgbImage::from_pixel(40, 30, image::Rgb([200, 100, 50]));
+        let out = Scaler::new().resize(&img, Size::new(80, 40), Fit::Contain);
+        // 40×30 fits 80×40 as 53×40, centred: black bars left and right.
+        assert_eq!(out.get_pixel(0, 20).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(79, 20).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(40, 20).0, [200, 100, 50]);
+        assert_eq!(out.get_pixel(40, 0).0, [200, 100, 50]);
+        assert_eq!("fill".parse::<Fit>().unwrap(), Fit::Cover);
+        assert!("zoom".parse::<Fit>().unwrap_err().contains("accepted"));
     }
 
     #[test]

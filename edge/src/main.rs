@@ -6,12 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use atelier_edge::Size;
-use atelier_edge::config::MirrorConfig;
+use atelier_edge::config::{MirrorConfig, Outputs, Settings};
 use atelier_edge::engine::{Engine, EngineOptions, Precision};
+use atelier_edge::imageops::Fit;
 use atelier_edge::overlay::OverlayOptions;
 use atelier_edge::pipeline::{self, PipelineConfig, StopHandle};
-use atelier_edge::sink::{SINK_FORMS, SinkSpec};
+use atelier_edge::sink::{SINK_FORMS, Sink, SinkOptions, SinkSpec, Tee};
+use atelier_edge::sinks::present::Rotation;
 use atelier_edge::source::{SOURCE_FORMS, SourceOptions, SourceSpec};
+use atelier_edge::sources::v4l2::discover;
 use atelier_edge::style::StyleMix;
 use clap::Parser;
 
@@ -26,10 +29,13 @@ const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/default.onnx");
 )]
 struct Cli {
     /// Frames in.
-    #[arg(long, value_name = "URI", help = format!("Frames in: {SOURCE_FORMS} [default: demo:]"))]
+    #[arg(long, value_name = "URI", help = format!("Frames in: {SOURCE_FORMS} [default: the first camera, else demo:]"))]
     input: Option<SourceSpec>,
-    #[arg(long, value_name = "URI", help = format!("Frames out: {SINK_FORMS} [default: mjpeg://127.0.0.1:8080]"))]
-    output: Option<SinkSpec>,
+    #[arg(long, value_name = "URI", help = format!("Frames out, repeat for several: {SINK_FORMS} [default: the screen (drm:, else fb:/dev/fb0), else mjpeg://127.0.0.1:8080]"))]
+    output: Vec<SinkSpec>,
+    /// List cameras and screens, then exit.
+    #[arg(long)]
+    list_devices: bool,
     /// ONNX model honouring docs/model-contract.md [default: the built-in model].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -55,12 +61,23 @@ struct Cli {
     /// Size the model runs at, a multiple of 8 [default: 320x240].
     #[arg(long, value_name = "WxH")]
     model_size: Option<Size>,
-    /// Size of input frames [default: 640x480].
+    /// Size of input frames; a camera gets the nearest size it offers [default: 640x480].
     #[arg(long, value_name = "WxH")]
     capture_size: Option<Size>,
-    /// Size of output frames [default: the capture size].
+    /// Camera frame rate, the most wanted; the camera gets the nearest rate it offers at or
+    /// below it [default: 30].
+    #[arg(long, value_name = "FPS")]
+    capture_fps: Option<f32>,
+    /// Size of output pictures [default: the screen's, else the capture size].
     #[arg(long, value_name = "WxH")]
     output_size: Option<Size>,
+    /// fill: crop the picture to fill the screen; fit: show it whole, with black bars [default: fill].
+    #[arg(long, value_name = "MODE")]
+    fit: Option<Fit>,
+    /// Turn the picture on the screen clockwise by 0, 90, 180 or 270 degrees, for mirrors mounted
+    /// in portrait [default: 0].
+    #[arg(long, value_name = "DEG")]
+    rotate: Option<Rotation>,
     /// Frames each still image is shown for [default: 5 s worth].
     #[arg(long, value_name = "N")]
     hold_frames: Option<u32>,
@@ -79,7 +96,7 @@ impl Cli {
     fn as_config(&self) -> MirrorConfig {
         MirrorConfig {
             input: self.input.clone(),
-            output: self.output.clone(),
+            output: (!self.output.is_empty()).then(|| Outputs::Many(self.output.clone())),
             model: self.model.clone(),
             style: self.style.clone(),
             threads: self.threads,
@@ -87,8 +104,11 @@ impl Cli {
             frames: self.frames,
             fps: self.fps,
             capture_size: self.capture_size,
+            capture_fps: self.capture_fps,
             model_size: self.model_size,
             output_size: self.output_size,
+            fit: self.fit,
+            rotate: self.rotate,
             mirror: self.no_mirror.then_some(false),
             show_fps: self.show_fps.then_some(true),
             show_style: None,
@@ -115,6 +135,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if cli.list_devices {
+        list_devices();
+        return Ok(());
+    }
     let file = match &cli.config {
         Some(path) => MirrorConfig::load(path)?,
         None => MirrorConfig::default(),
@@ -144,11 +168,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         None => StyleMix::single(&engine.styles()[0]),
     };
-    let source = settings
-        .input
-        .open(SourceOptions { size: settings.capture_size, hold_frames: settings.hold_frames })
+    let source_spec = choose_input(&settings);
+    let source = source_spec
+        .open(SourceOptions {
+            size: settings.capture_size,
+            hold_frames: settings.hold_frames,
+            fps: settings.capture_fps,
+        })
         .context("cannot open the input")?;
-    let sink = settings.output.open().context("cannot open the output")?;
+    let sink = open_outputs(&settings)?;
     eprintln!(
         "atelier-mirror: model {} ({} styles: {})",
         engine.name(),
@@ -157,9 +185,12 @@ fn run(cli: Cli) -> Result<()> {
     );
     eprintln!("atelier-mirror: input {}", source.describe());
     eprintln!("atelier-mirror: output {}", sink.describe());
-    if let SinkSpec::Mjpeg(_) = settings.output {
-        println!("Open the live preview: {}", sink.describe().trim_start_matches("MJPEG preview at "));
+    for part in sink.describe().split(" + ") {
+        if let Some(url) = part.strip_prefix("MJPEG preview at ") {
+            println!("Open the live preview: {url}");
+        }
     }
+    let output_size = settings.output_size.or(sink.picture_size()).unwrap_or(settings.capture_size);
     let stop = StopHandle::new();
     {
         let stop = stop.clone();
@@ -167,7 +198,8 @@ fn run(cli: Cli) -> Result<()> {
     }
     let config = PipelineConfig {
         model_size: settings.model_size,
-        output_size: settings.output_size,
+        output_size,
+        fit: settings.fit,
         fps: settings.fps,
         frames: settings.frames,
         mirror: settings.mirror,
@@ -178,4 +210,86 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// The input named, else the first camera, else the built-in demo; says which and why.
+fn choose_input(settings: &Settings) -> SourceSpec {
+    if let Some(spec) = &settings.input {
+        return spec.clone();
+    }
+    match discover::first_camera() {
+        Some(path) => {
+            eprintln!("atelier-mirror: no --input given; using the camera {}", path.display());
+            SourceSpec::V4l2(path)
+        }
+        None => {
+            eprintln!("atelier-mirror: no --input given and no camera found; showing the built-in demo");
+            SourceSpec::Demo
+        }
+    }
+}
+
+/// Opens the outputs named, else the screen (KMS, else the framebuffer), else the preview.
+/// A screen chosen here that cannot be opened falls back to the preview with the reason;
+/// outputs named on the command line must open.
+fn open_outputs(settings: &Settings) -> Result<Box<dyn Sink>> {
+    let options = SinkOptions { rotation: settings.rotate };
+    if !settings.output.is_empty() {
+        let tee = Tee::open(&settings.output, options).context("cannot open the output")?;
+        return Ok(if settings.output.len() == 1 { tee.into_single() } else { Box::new(tee) });
+    }
+    let preview = SinkSpec::Mjpeg(Settings::DEFAULT_PREVIEW.parse().expect("valid address"));
+    let desktop = std::env::var_os("WAYLAND_DISPLAY").or_else(|| std::env::var_os("DISPLAY"));
+    let screen = if desktop.is_some() {
+        eprintln!(
+            "atelier-mirror: no --output given; a desktop session is running and holds the screen, \
+             so showing the preview"
+        );
+        None
+    } else if atelier_edge::sinks::drm::has_connected_screen() {
+        Some(SinkSpec::Drm(Default::default()))
+    } else if std::path::Path::new("/dev/fb0").exists() {
+        Some(SinkSpec::Fb("/dev/fb0".into()))
+    } else {
+        eprintln!("atelier-mirror: no --output given and no screen found; showing the preview");
+        None
+    };
+    if let Some(spec) = screen {
+        match spec.open(options) {
+            Ok(sink) => {
+                eprintln!("atelier-mirror: no --output given; using the screen ({spec})");
+                return Ok(sink);
+            }
+            Err(e) => eprintln!(
+                "atelier-mirror: no --output given; the screen cannot be used ({e}); showing the preview"
+            ),
+        }
+    }
+    preview.open(options).context("cannot open the output")
+}
+
+fn list_devices() {
+    let cameras = discover::video_nodes();
+    println!("Cameras (V4L2):");
+    if cameras.is_empty() {
+        println!("  none (/dev/video* absent)");
+    }
+    for path in cameras {
+        for line in discover::describe_camera(&path).lines() {
+            println!("  {line}");
+        }
+    }
+    println!("Screens (DRM/KMS):");
+    for line in atelier_edge::sinks::drm::describe_displays().lines() {
+        println!("  {line}");
+    }
+    println!("Framebuffers:");
+    let fbs: Vec<_> =
+        (0..8).map(|i| format!("/dev/fb{i}")).filter(|p| std::path::Path::new(p).exists()).collect();
+    if fbs.is_empty() {
+        println!("  none");
+    }
+    for fb in fbs {
+        println!("  {fb}");
+    }
 }

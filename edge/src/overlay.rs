@@ -42,6 +42,22 @@ pub fn draw(image: &mut RgbImage, options: OverlayOptions, style: &str, fps: Opt
     }
 }
 
+/// Dims the whole picture and writes a message in its middle: what the screen shows when the
+/// camera is away, so the screen is never black without a reason.
+pub fn notice(image: &mut RgbImage, lines: &[&str]) {
+    let font = font_for(image.height());
+    let mut canvas = Canvas::new(image);
+    let size = canvas.size();
+    canvas.shade(Point::zero(), size, 0.65);
+    let line_height = font.character_size.height as i32 + 6;
+    let top = size.height as i32 / 2 - line_height * lines.len() as i32 / 2;
+    for (i, line) in lines.iter().enumerate() {
+        let width = (line.chars().count() as u32 * font.character_size.width) as i32;
+        let pos = Point::new((size.width as i32 - width).max(0) / 2, top + i as i32 * line_height);
+        label(&mut canvas, font, pos, line);
+    }
+}
+
 /// The region the overlay may cover, for tests that compare frames outside it.
 pub fn style_label_band(height: u32) -> u32 {
     let font = font_for(height);
@@ -62,6 +78,18 @@ fn label(canvas: &mut Canvas, font: &MonoFont, pos: Point, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notice_dims_and_writes_in_the_middle() {
+        let mut img = RgbImage::from_pixel(320, 240, image::Rgb([200, 200, 200]));
+        notice(&mut img, &["Camera disconnected", "retrying"]);
+        assert!(img.get_pixel(5, 5).0[0] < 100, "not dimmed");
+        let white = (100..140)
+            .flat_map(|y| (0..320).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == [255, 255, 255])
+            .count();
+        assert!(white > 50, "no text in the middle");
+    }
 
     #[test]
     fn draws_style_name_in_the_bottom_band() {

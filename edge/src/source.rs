@@ -11,6 +11,23 @@ pub enum SourceError {
     Open { uri: String, message: String },
     #[error("{0}")]
     Read(String),
+    /// The device is away for now (unplugged, not sending); the source is retrying and the
+    /// pipeline keeps running, showing why.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Running counts a source keeps, for `--report` and the status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SourceStats {
+    /// Frames the device delivered that could not be decoded (skipped).
+    pub corrupt_frames: u64,
+    /// Times the device went away.
+    pub disconnects: u64,
+    /// Frames the device had queued that were skipped to show the newest.
+    pub skipped_at_device: u64,
+    /// Time spent decoding and converting frames to RGB.
+    pub convert_seconds: f64,
 }
 
 /// A producer of frames. `next_frame` blocks as long as a real device would; synthetic sources
@@ -26,6 +43,11 @@ pub trait Source: Send {
     fn is_live(&self) -> bool {
         false
     }
+
+    /// Counts so far; sources that cannot fail keep the default zeros.
+    fn stats(&self) -> SourceStats {
+        SourceStats::default()
+    }
 }
 
 /// A parsed `--input` URI.
@@ -38,19 +60,33 @@ pub enum SourceSpec {
     Images(PathBuf),
     /// `test-pattern:` — a moving, colourful synthetic scene.
     TestPattern,
+    /// `v4l2:///dev/video0`, or a bare `/dev/videoN` or `/dev/v4l/by-id/...` path — a V4L2 camera.
+    V4l2(PathBuf),
+    /// `camera:` — the first V4L2 capture device with a usable format.
+    Camera,
 }
 
-pub const SOURCE_FORMS: &str = "demo:, images:PATH (file, directory or glob), test-pattern:";
+pub const SOURCE_FORMS: &str = "camera:, v4l2:///dev/videoN (or a bare /dev/videoN, /dev/v4l/by-id/...), demo:, images:PATH (file, directory or glob), test-pattern:";
 
 impl std::str::FromStr for SourceSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<SourceSpec, String> {
+        if s.starts_with("/dev/") {
+            return Ok(SourceSpec::V4l2(PathBuf::from(s)));
+        }
+        if let Some(path) = s.strip_prefix("v4l2://").or_else(|| s.strip_prefix("v4l2:")) {
+            return match path.starts_with("/dev/") {
+                true => Ok(SourceSpec::V4l2(PathBuf::from(path))),
+                false => Err(format!("input `{s}`: expected a device path, e.g. v4l2:///dev/video0")),
+            };
+        }
         let (scheme, rest) = s
             .split_once(':')
             .ok_or_else(|| format!("input `{s}` has no scheme; accepted: {SOURCE_FORMS}"))?;
         match scheme {
             "demo" if rest.is_empty() => Ok(SourceSpec::Demo),
             "test-pattern" if rest.is_empty() => Ok(SourceSpec::TestPattern),
+            "camera" if rest.is_empty() => Ok(SourceSpec::Camera),
             "images" if !rest.is_empty() => Ok(SourceSpec::Images(PathBuf::from(rest))),
             "images" => {
                 Err("input `images:` needs a path, e.g. images:photos/ or images:'shots/*.jpg'".into())
@@ -66,6 +102,8 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::Demo => f.write_str("demo:"),
             SourceSpec::Images(p) => write!(f, "images:{}", p.display()),
             SourceSpec::TestPattern => f.write_str("test-pattern:"),
+            SourceSpec::V4l2(p) => write!(f, "v4l2://{}", p.display()),
+            SourceSpec::Camera => f.write_str("camera:"),
         }
     }
 }
@@ -90,6 +128,8 @@ pub struct SourceOptions {
     pub size: Size,
     /// For still images: how many frames each image is shown for before the next.
     pub hold_frames: u32,
+    /// A camera's frame rate, the most asked of it.
+    pub fps: f32,
 }
 
 impl SourceSpec {
@@ -99,8 +139,18 @@ impl SourceSpec {
             SourceSpec::Demo => Box::new(crate::sources::demo::Demo::new(options)),
             SourceSpec::Images(path) => Box::new(crate::sources::images::Images::open(path, options)?),
             SourceSpec::TestPattern => Box::new(crate::sources::test_pattern::TestPattern::new(options.size)),
+            SourceSpec::V4l2(path) => Box::new(camera(Some(path), options)?),
+            SourceSpec::Camera => Box::new(camera(None, options)?),
         })
     }
+}
+
+fn camera(
+    path: Option<&std::path::Path>,
+    options: SourceOptions,
+) -> Result<crate::sources::v4l2::Camera, SourceError> {
+    let request = crate::sources::v4l2::CaptureRequest { size: options.size, fps: options.fps };
+    crate::sources::v4l2::Camera::open(path, request)
 }
 
 #[cfg(test)]
@@ -109,11 +159,18 @@ mod tests {
 
     #[test]
     fn parses_and_prints_uris() {
-        for uri in ["demo:", "test-pattern:", "images:/tmp/x", "images:a/*.png"] {
+        for uri in
+            ["demo:", "test-pattern:", "images:/tmp/x", "images:a/*.png", "camera:", "v4l2:///dev/video0"]
+        {
             assert_eq!(uri.parse::<SourceSpec>().unwrap().to_string(), uri);
         }
+        assert_eq!("/dev/video2".parse::<SourceSpec>().unwrap(), SourceSpec::V4l2("/dev/video2".into()));
+        let by_id = "/dev/v4l/by-id/usb-Cam-video-index0";
+        assert_eq!(by_id.parse::<SourceSpec>().unwrap(), SourceSpec::V4l2(by_id.into()));
+        assert_eq!("v4l2:/dev/video1".parse::<SourceSpec>().unwrap(), SourceSpec::V4l2("/dev/video1".into()));
+        assert!("v4l2://video0".parse::<SourceSpec>().is_err());
         let err = "v4l:/dev/video0".parse::<SourceSpec>().unwrap_err();
-        assert!(err.contains("accepted: demo:"), "{err}");
+        assert!(err.contains("accepted: camera:"), "{err}");
         assert!("images:".parse::<SourceSpec>().is_err());
         assert!("nonsense".parse::<SourceSpec>().is_err());
     }

@@ -109,9 +109,13 @@ fn fails(args: &[&str]) -> String {
 #[test]
 fn bad_arguments_name_the_field_and_the_accepted_values() {
     let err = fails(&["--input", "webcam"]);
-    assert!(err.contains("--input") && err.contains("demo:, images:PATH"), "{err}");
+    assert!(err.contains("--input") && err.contains("camera:, v4l2:///dev/videoN"), "{err}");
     let err = fails(&["--output", "hdmi:1"]);
-    assert!(err.contains("--output") && err.contains("png:DIR, mjpeg://HOST:PORT"), "{err}");
+    assert!(err.contains("--output") && err.contains("drm:") && err.contains("png:DIR"), "{err}");
+    let err = fails(&["--rotate", "45"]);
+    assert!(err.contains("--rotate") && err.contains("0, 90, 180, 270"), "{err}");
+    let err = fails(&["--fit", "zoom"]);
+    assert!(err.contains("--fit") && err.contains("fill") && err.contains("fit"), "{err}");
     let err = fails(&["--model-size", "321x240", "--frames", "1", "--output", "png:/tmp/x"]);
     assert!(err.contains("model_size") && err.contains("multiples of 8"), "{err}");
     let err = fails(&["--style", "nosuchstyle", "--frames", "1", "--output", "png:/tmp/x"]);
@@ -127,4 +131,28 @@ fn bad_arguments_name_the_field_and_the_accepted_values() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// Devices that are not there are named, with what to do, on one line; the mirror does not
+/// start on a default behind the operator's back.
+#[test]
+fn missing_devices_are_named() {
+    let err = fails(&["--input", "/dev/video99", "--frames", "1", "--output", "null:"]);
+    assert!(err.contains("/dev/video99") && err.contains("--list-devices"), "{err}");
+    let err = fails(&["--output", "fb:/dev/fb9", "--frames", "1"]);
+    assert!(err.contains("fb:/dev/fb9") && err.contains("cannot open"), "{err}");
+    if !std::path::Path::new("/dev/dri").exists() {
+        let err = fails(&["--output", "drm:", "--frames", "1"]);
+        assert!(err.contains("no /dev/dri/card*") && err.contains("fb:"), "{err}");
+    }
+}
+
+#[test]
+fn list_devices_always_answers() {
+    let out = mirror().arg("--list-devices").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for section in ["Cameras (V4L2):", "Screens (DRM/KMS):", "Framebuffers:"] {
+        assert!(text.contains(section), "{text}");
+    }
 }

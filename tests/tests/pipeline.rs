@@ -21,13 +21,14 @@ const OUTPUT: Size = Size::new(192, 144);
 const FRAMES: u64 = 6;
 
 fn source_options() -> SourceOptions {
-    SourceOptions { size: CAPTURE, hold_frames: 1 }
+    SourceOptions { size: CAPTURE, hold_frames: 1, fps: 30.0 }
 }
 
 fn config() -> PipelineConfig {
     PipelineConfig {
         model_size: MODEL,
         output_size: OUTPUT,
+        fit: Fit::Cover,
         fps: 60.0,
         frames: Some(FRAMES),
         mirror: true,
@@ -39,7 +40,7 @@ fn config() -> PipelineConfig {
 fn run(model: &Path, style: &str, out: &Path) -> BTreeMap<u64, RgbImage> {
     let content = common::shared_data().join("content");
     let source = SourceSpec::Images(content).open(source_options()).unwrap();
-    let sink = SinkSpec::Png(out.to_path_buf()).open().unwrap();
+    let sink = SinkSpec::Png(out.to_path_buf()).open(Default::default()).unwrap();
     let engine = Engine::load(model, EngineOptions::default()).unwrap();
     let style: StyleMix = style.parse().unwrap();
     let report = pipeline::run(source, engine, sink, &config(), &style, StopHandle::new(), None).unwrap();

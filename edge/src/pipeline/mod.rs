@@ -2,13 +2,15 @@
 //!
 //! ```text
 //!  capture thread            inference thread           output thread
-//!  source.next_frame()  ──▶  engine.stylize()      ──▶  resize to output size
-//!  mirror flip          slot  (style commands)     slot  overlay
-//!  resize to model size                                  sink.write()
+//!  source.next_frame()  ──▶  engine.stylize()      ──▶  scale to the picture (fill or fit)
+//!  resize to model size slot  (style commands)     slot  overlay, upright
+//!  mirror flip                                           sink.write() (screens rotate)
 //! ```
 //!
 //! The stages are joined by [`LatestSlot`]s: a slow stage drops frames instead of building
 //! latency. Work is split so a 4-core Pi keeps one core on tract and the others on image work.
+//! When the source is away (a camera unplugged) the capture thread records why, and the output
+//! thread shows the last picture dimmed with the reason until frames return.
 
 pub mod slot;
 
@@ -18,14 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use slot::LatestSlot;
+pub use slot::{LatestSlot, Taken};
 
 use crate::engine::{Engine, EngineError};
 use crate::frame::{Frame, Size};
 use crate::imageops::{Fit, Scaler, flip_horizontal};
 use crate::overlay::{self, OverlayOptions};
 use crate::sink::{Sink, SinkError};
-use crate::source::{Source, SourceError};
+use crate::source::{Source, SourceError, SourceStats};
 use crate::style::StyleMix;
 
 /// Pipeline settings.
@@ -33,8 +35,10 @@ use crate::style::StyleMix;
 pub struct PipelineConfig {
     /// Size the model runs at (multiple of 8).
     pub model_size: Size,
-    /// Size of the frames handed to the sink.
+    /// Size of the pictures handed to the sink (a screen's, upright).
     pub output_size: Size,
+    /// How the stylized frame is fitted to the picture when their shapes differ.
+    pub fit: Fit,
     /// Frame rate that non-live sources (files, demo, test pattern) are paced to.
     pub fps: f32,
     /// Stop after this many output frames.
@@ -75,11 +79,31 @@ pub struct Report {
     pub dropped_before_output: u64,
     pub seconds: f64,
     pub output_fps: f64,
+    /// Per captured frame: decode and convert to RGB, resize to the model size, flip.
+    pub capture_ms_mean: f64,
     pub inference_ms_mean: f64,
     pub inference_ms_max: f64,
-    /// Capture to sink, averaged over output frames.
+    /// Per output frame: scale to the picture, overlay, present (rotation, pixel format).
+    pub output_ms_mean: f64,
+    /// From the camera's buffer timestamp (or the frame's creation) to the sink, averaged.
     pub latency_ms_mean: f64,
+    /// Frames the source could not decode, disconnects, frames skipped at the device.
+    pub source: SourceStats,
+    /// Seconds the source was unavailable (camera unplugged or silent).
+    pub source_unavailable_seconds: f64,
 }
+
+/// Why the source is not delivering and since when, shared from the capture to the output thread.
+type SourceStatus = Mutex<Option<Away>>;
+
+#[derive(Debug, Clone)]
+struct Away {
+    why: String,
+    since: Instant,
+}
+
+/// How often the output thread redraws the "camera disconnected" screen.
+const NOTICE_PERIOD: Duration = Duration::from_millis(250);
 
 /// A stylized frame on its way to the output thread.
 struct Stylized {
@@ -118,6 +142,7 @@ pub fn run(
     let to_model: Arc<LatestSlot<Frame>> = Arc::new(LatestSlot::new());
     let to_output: Arc<LatestSlot<Stylized>> = Arc::new(LatestSlot::new());
     let stats = Arc::new(Mutex::new(Report::default()));
+    let status: Arc<SourceStatus> = Arc::new(Mutex::new(None));
     let started = Instant::now();
     let shutdown = {
         let (a, b, stop) = (to_model.clone(), to_output.clone(), stop.clone());
@@ -129,10 +154,10 @@ pub fn run(
     };
 
     let capture = {
-        let (slot, stop, shutdown, stats, config) =
-            (to_model.clone(), stop.clone(), shutdown.clone(), stats.clone(), config.clone());
+        let (slot, stop, shutdown, stats, status, config) =
+            (to_model.clone(), stop.clone(), shutdown.clone(), stats.clone(), status.clone(), config.clone());
         thread::Builder::new().name("capture".into()).spawn(move || {
-            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats);
+            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats, &status);
             shutdown();
             result
         })
@@ -151,10 +176,16 @@ pub fn run(
     .expect("spawn inference thread");
 
     let output = {
-        let (input, stop, shutdown, stats, config) =
-            (to_output.clone(), stop.clone(), shutdown.clone(), stats.clone(), config.clone());
+        let (input, stop, shutdown, stats, status, config) = (
+            to_output.clone(),
+            stop.clone(),
+            shutdown.clone(),
+            stats.clone(),
+            status.clone(),
+            config.clone(),
+        );
         thread::Builder::new().name("output".into()).spawn(move || {
-            let result = output_loop(sink.as_mut(), &input, &stop, &config, &stats);
+            let result = output_loop(sink.as_mut(), &input, &stop, &config, &stats, &status);
             shutdown();
             result
         })
@@ -183,10 +214,12 @@ fn capture_loop(
     stop: &StopHandle,
     config: &PipelineConfig,
     stats: &Mutex<Report>,
+    status: &SourceStatus,
 ) -> Result<(), SourceError> {
     let period = Duration::from_secs_f32(1.0 / config.fps.max(0.1));
     let mut scaler = Scaler::new();
     let mut next = Instant::now();
+    let mut away_since: Option<Instant> = None;
     while !stop.is_stopped() {
         if !source.is_live() {
             let now = Instant::now();
@@ -195,18 +228,46 @@ fn capture_loop(
             }
             next = next.max(now) + period;
         }
-        let mut frame = source.next_frame()?;
+        let before = source.stats().convert_seconds;
+        let t0 = Instant::now();
+        let mut frame = match source.next_frame() {
+            Ok(frame) => frame,
+            Err(SourceError::Unavailable(why)) => {
+                let since = *away_since.get_or_insert_with(Instant::now);
+                *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(Away { why, since });
+                lock(stats).source = source.stats();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // Decode and convert happen inside next_frame, after the wait for the device.
+        let convert = Duration::from_secs_f64(source.stats().convert_seconds - before);
+        let t1 = Instant::now();
+        if let Some(since) = away_since.take() {
+            *status.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            lock(stats).source_unavailable_seconds += since.elapsed().as_secs_f64();
+        }
         let mut small = scaler.resize(&frame.image, config.model_size, Fit::Cover);
         if config.mirror {
             flip_horizontal(&mut small);
         }
         frame.image = small;
-        stats.lock().unwrap_or_else(|e| e.into_inner()).frames_captured += 1;
+        let ms = if source.is_live() { convert + t1.elapsed() } else { t0.elapsed() }.as_secs_f64() * 1e3;
+        {
+            let mut s = lock(stats);
+            s.frames_captured += 1;
+            s.capture_ms_mean += (ms - s.capture_ms_mean) / s.frames_captured as f64;
+            s.source = source.stats();
+        }
         if !slot.put(frame) {
             break;
         }
     }
     Ok(())
+}
+
+fn lock(stats: &Mutex<Report>) -> std::sync::MutexGuard<'_, Report> {
+    stats.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn inference_loop(
@@ -252,19 +313,62 @@ fn output_loop(
     stop: &StopHandle,
     config: &PipelineConfig,
     stats: &Mutex<Report>,
+    status: &SourceStatus,
 ) -> Result<(), SinkError> {
     let mut scaler = Scaler::new();
     let mut fps = FpsMeter::default();
     let mut out = 0u64;
-    while let Some(Stylized { mut frame, style }) = input.take() {
-        frame.image = scaler.resize(&frame.image, config.output_size, Fit::Stretch);
-        overlay::draw(&mut frame.image, config.overlay, &style, fps.tick());
-        let captured = frame.captured;
-        sink.write(frame)?;
+    // The last picture before its overlay, kept to show under a "camera disconnected" notice.
+    let mut last: Option<Frame> = None;
+    let mut showing_notice = false;
+    loop {
+        let taken = input.take_timeout(NOTICE_PERIOD);
+        let away = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Stylized { frame, style } = match (taken, away) {
+            (Taken::Closed, _) => break,
+            // Nothing new, or a frame from before the source went away (still in inference when
+            // the camera was unplugged): keep telling why there is no live picture.
+            (Taken::TimedOut, Some(away)) => {
+                sink.write(notice_frame(last.as_ref(), config.output_size, &away.why))?;
+                showing_notice = true;
+                continue;
+            }
+            (Taken::Item(stale), Some(away)) if stale.frame.captured < away.since => {
+                let picture = scaler.resize(&stale.frame.image, config.output_size, config.fit);
+                last = Some(Frame { image: picture, ..stale.frame });
+                sink.write(notice_frame(last.as_ref(), config.output_size, &away.why))?;
+                showing_notice = true;
+                continue;
+            }
+            (Taken::TimedOut, None) => {
+                if stop.is_stopped() {
+                    break;
+                }
+                continue;
+            }
+            (Taken::Item(item), _) => item,
+        };
+        let t0 = Instant::now();
+        let mut picture =
+            Frame { image: scaler.resize(&frame.image, config.output_size, config.fit), ..frame };
+        if last.is_none() || out.is_multiple_of(8) {
+            last = Some(picture.clone());
+        }
+        overlay::draw(&mut picture.image, config.overlay, &style, fps.tick());
+        let captured = picture.captured;
+        sink.write(picture)?;
         out += 1;
+        // The lab and operators read these two lines to know what the screen shows.
+        if out == 1 {
+            tracing::info!("first frame shown: {}", sink.describe());
+        } else if std::mem::take(&mut showing_notice) {
+            tracing::info!("live picture is back");
+        }
         {
-            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = lock(stats);
             s.frames_out = out;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            s.output_ms_mean += (ms - s.output_ms_mean) / out as f64;
             let latency = captured.elapsed().as_secs_f64() * 1e3;
             s.latency_ms_mean += (latency - s.latency_ms_mean) / out as f64;
         }
@@ -273,6 +377,31 @@ fn output_loop(
         }
     }
     Ok(())
+}
+
+/// The last picture, dimmed, with why there is no live one (black when there was none yet).
+fn notice_frame(last: Option<&Frame>, size: Size, why: &str) -> Frame {
+    let mut frame = match last {
+        Some(f) => f.clone(),
+        None => Frame::new(0, image::RgbImage::new(size.width, size.height)),
+    };
+    let (headline, detail) = match why.split_once(": ") {
+        Some((head, detail)) => (head, detail),
+        None => (why, ""),
+    };
+    let headline = capitalise(headline);
+    let mut lines = vec![headline.as_str()];
+    if !detail.is_empty() {
+        lines.push(detail);
+    }
+    lines.push("retrying...");
+    overlay::notice(&mut frame.image, &lines);
+    frame
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 /// Frames per second, smoothed so the overlay figure is readable.

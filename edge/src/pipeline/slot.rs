@@ -5,6 +5,15 @@
 //! one frame whatever the speed difference.
 
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What [`LatestSlot::take_timeout`] got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken<T> {
+    Item(T),
+    TimedOut,
+    Closed,
+}
 
 /// Shared between exactly one producer and one consumer (more would still be safe, but the
 /// "latest" semantics are per slot).
@@ -60,6 +69,26 @@ impl<T> LatestSlot<T> {
         }
     }
 
+    /// Waits up to `timeout` for an item, so the consumer can do something else meanwhile
+    /// (the output thread redraws a "camera disconnected" screen).
+    pub fn take_timeout(&self, timeout: Duration) -> Taken<T> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(item) = state.item.take() {
+                return Taken::Item(item);
+            }
+            if state.closed {
+                return Taken::Closed;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Taken::TimedOut;
+            }
+            state = self.ready.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
     /// Wakes every waiter; later `put`s are refused, a waiting item can still be taken.
     pub fn close(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -86,6 +115,16 @@ mod tests {
         assert!(slot.put(3));
         assert_eq!(slot.take(), Some(3));
         assert_eq!(slot.dropped(), 2);
+    }
+
+    #[test]
+    fn take_timeout_times_out_then_takes() {
+        let slot = LatestSlot::new();
+        assert_eq!(slot.take_timeout(Duration::from_millis(5)), Taken::TimedOut);
+        slot.put(7);
+        assert_eq!(slot.take_timeout(Duration::from_millis(5)), Taken::Item(7));
+        slot.close();
+        assert_eq!(slot.take_timeout(Duration::from_millis(5)), Taken::<i32>::Closed);
     }
 
     #[test]

@@ -118,7 +118,7 @@ mod tests {
     use crate::frame::Size;
 
     fn options() -> SourceOptions {
-        SourceOptions { size: Size::new(32, 24), hold_frames: 2 }
+        SourceOptions { size: Size::new(32, 24), hold_frames: 2, fps: 30.0 }
     }
 
     #[test]

@@ -3,3 +3,4 @@
 pub mod demo;
 pub mod images;
 pub mod test_pattern;
+pub mod v4l2;
