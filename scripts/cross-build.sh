@@ -36,7 +36,7 @@ if ! have_toolchain; then
   $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update >&2
   $SUDO apt-get install -y rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu \
-    libc6-dev-arm64-cross qemu-user-static file >&2
+    libc6-dev-arm64-cross qemu-user-static file libclang-dev >&2
 fi
 
 # Debian's cargo, not rustup's: only Debian's rustc has the arm64 standard library. A separate

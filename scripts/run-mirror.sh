@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-rust.sh
 "$CARGO" build --release -j 2 -p atelier-edge --bin atelier-mirror
-exec target/release/atelier-mirror "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/atelier-mirror" "$@"

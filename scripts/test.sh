@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, clippy (warnings are errors), every unit, integration
 # and end-to-end test of the workspace including training (libtorch from the PyPI torch wheel),
-# and the ONNX peer check against onnxruntime.
+# the ONNX peer check against onnxruntime, and the device lab (camera and screen scenarios in a
+# QEMU guest with real kernel drivers; ATELIER_SKIP_LAB=1 leaves it out on a developer machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-rust.sh
@@ -22,3 +23,8 @@ fi
 "$CARGO" test "${features[@]}"
 # `cargo test` built `atelier` (host has integration tests); reuse it rather than rebuild.
 ATELIER_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier" scripts/onnx-peer-check.sh
+if [ "${ATELIER_SKIP_LAB:-0}" = 1 ]; then
+  echo "test.sh: ATELIER_SKIP_LAB=1: the device lab was NOT run" >&2
+else
+  scripts/lab-tests.sh
+fi

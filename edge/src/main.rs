@@ -31,7 +31,7 @@ struct Cli {
     /// Frames in.
     #[arg(long, value_name = "URI", help = format!("Frames in: {SOURCE_FORMS} [default: the first camera, else demo:]"))]
     input: Option<SourceSpec>,
-    #[arg(long, value_name = "URI", help = format!("Frames out, repeat for several: {SINK_FORMS} [default: the screen (drm:, else fb:/dev/fb0), else mjpeg://127.0.0.1:8080]"))]
+    #[arg(long, value_name = "URI", help = format!("Frames out, repeat for several: {SINK_FORMS} [default: the screen (window: in a desktop, else drm:, else fb:/dev/fb0), else mjpeg://127.0.0.1:8080]"))]
     output: Vec<SinkSpec>,
     /// List cameras and screens, then exit.
     #[arg(long)]
@@ -229,7 +229,8 @@ fn choose_input(settings: &Settings) -> SourceSpec {
     }
 }
 
-/// Opens the outputs named, else the screen (KMS, else the framebuffer), else the preview.
+/// Opens the outputs named, else the screen (a window inside a desktop session, else KMS, else
+/// the framebuffer), else the preview.
 /// A screen chosen here that cannot be opened falls back to the preview with the reason;
 /// outputs named on the command line must open.
 fn open_outputs(settings: &Settings) -> Result<Box<dyn Sink>> {
@@ -241,11 +242,7 @@ fn open_outputs(settings: &Settings) -> Result<Box<dyn Sink>> {
     let preview = SinkSpec::Mjpeg(Settings::DEFAULT_PREVIEW.parse().expect("valid address"));
     let desktop = std::env::var_os("WAYLAND_DISPLAY").or_else(|| std::env::var_os("DISPLAY"));
     let screen = if desktop.is_some() {
-        eprintln!(
-            "atelier-mirror: no --output given; a desktop session is running and holds the screen, \
-             so showing the preview"
-        );
-        None
+        Some(SinkSpec::Window(Default::default()))
     } else if atelier_edge::sinks::drm::has_connected_screen() {
         Some(SinkSpec::Drm(Default::default()))
     } else if std::path::Path::new("/dev/fb0").exists() {

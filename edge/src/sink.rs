@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::frame::{Frame, Size};
 use crate::sinks::drm::DrmSpec;
 use crate::sinks::present::Rotation;
+use crate::sinks::window::WindowSpec;
 
 /// Why a sink could not take a frame.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,9 @@ pub enum SinkError {
     Open { uri: String, message: String },
     #[error("{0}")]
     Write(String),
+    /// The viewer closed the output (a window): the mirror stops cleanly.
+    #[error("{0}")]
+    Closed(String),
 }
 
 /// A consumer of finished frames (stylized, resized, with overlay).
@@ -57,9 +61,11 @@ pub enum SinkSpec {
     Drm(DrmSpec),
     /// `fb:/dev/fbN` — the Linux framebuffer.
     Fb(PathBuf),
+    /// `window:[?windowed]` — a fullscreen window on a Wayland or X11 desktop.
+    Window(WindowSpec),
 }
 
-pub const SINK_FORMS: &str = "drm:[CARD][?connector=NAME&mode=WxH], fb:/dev/fbN, \
+pub const SINK_FORMS: &str = "drm:[CARD][?connector=NAME&mode=WxH], fb:/dev/fbN, window:[?windowed], \
     mjpeg://HOST:PORT (e.g. mjpeg://127.0.0.1:8080), png:DIR, null:";
 
 impl std::str::FromStr for SinkSpec {
@@ -73,6 +79,9 @@ impl std::str::FromStr for SinkSpec {
         }
         if let Some(rest) = s.strip_prefix("drm:") {
             return rest.parse().map(SinkSpec::Drm);
+        }
+        if let Some(rest) = s.strip_prefix("window:") {
+            return rest.parse().map(SinkSpec::Window);
         }
         match s.split_once(':') {
             Some(("fb", path)) if path.starts_with("/dev/") => Ok(SinkSpec::Fb(PathBuf::from(path))),
@@ -93,6 +102,7 @@ impl std::fmt::Display for SinkSpec {
             SinkSpec::Null => f.write_str("null:"),
             SinkSpec::Drm(spec) => spec.fmt(f),
             SinkSpec::Fb(path) => write!(f, "fb:{}", path.display()),
+            SinkSpec::Window(spec) => spec.fmt(f),
         }
     }
 }
@@ -125,12 +135,20 @@ impl SinkSpec {
             SinkSpec::Null => Box::new(crate::sinks::null::Discard),
             SinkSpec::Drm(spec) => Box::new(crate::sinks::drm::DrmDisplay::open(spec, options.rotation)?),
             SinkSpec::Fb(path) => Box::new(crate::sinks::fbdev::Framebuffer::open(path, options.rotation)?),
+            SinkSpec::Window(spec) => {
+                if options.rotation != Rotation::R0 {
+                    tracing::warn!(
+                        "--rotate does not apply to window:; turn the display in the desktop's settings"
+                    );
+                }
+                Box::new(crate::sinks::window::WindowSink::open(spec)?)
+            }
         })
     }
 
     /// True for outputs that are screens.
     pub fn is_display(&self) -> bool {
-        matches!(self, SinkSpec::Drm(_) | SinkSpec::Fb(_))
+        matches!(self, SinkSpec::Drm(_) | SinkSpec::Fb(_) | SinkSpec::Window(_))
     }
 }
 
@@ -187,9 +205,16 @@ mod tests {
 
     #[test]
     fn parses_and_prints_uris() {
-        for uri in
-            ["png:out", "mjpeg://127.0.0.1:8080", "mjpeg://0.0.0.0:9000", "null:", "drm:", "fb:/dev/fb0"]
-        {
+        for uri in [
+            "png:out",
+            "mjpeg://127.0.0.1:8080",
+            "mjpeg://0.0.0.0:9000",
+            "null:",
+            "drm:",
+            "fb:/dev/fb0",
+            "window:",
+            "window:?windowed",
+        ] {
             assert_eq!(uri.parse::<SinkSpec>().unwrap().to_string(), uri);
         }
         assert!("mjpeg://localhost".parse::<SinkSpec>().unwrap_err().contains("HOST:PORT"));

@@ -329,14 +329,20 @@ fn output_loop(
             // Nothing new, or a frame from before the source went away (still in inference when
             // the camera was unplugged): keep telling why there is no live picture.
             (Taken::TimedOut, Some(away)) => {
-                sink.write(notice_frame(last.as_ref(), config.output_size, &away.why))?;
+                if !present(sink, notice_frame(last.as_ref(), config.output_size, &away.why))? {
+                    stop.stop();
+                    break;
+                }
                 showing_notice = true;
                 continue;
             }
             (Taken::Item(stale), Some(away)) if stale.frame.captured < away.since => {
                 let picture = scaler.resize(&stale.frame.image, config.output_size, config.fit);
                 last = Some(Frame { image: picture, ..stale.frame });
-                sink.write(notice_frame(last.as_ref(), config.output_size, &away.why))?;
+                if !present(sink, notice_frame(last.as_ref(), config.output_size, &away.why))? {
+                    stop.stop();
+                    break;
+                }
                 showing_notice = true;
                 continue;
             }
@@ -356,7 +362,10 @@ fn output_loop(
         }
         overlay::draw(&mut picture.image, config.overlay, &style, fps.tick());
         let captured = picture.captured;
-        sink.write(picture)?;
+        if !present(sink, picture)? {
+            stop.stop();
+            break;
+        }
         out += 1;
         // The lab and operators read these two lines to know what the screen shows.
         if out == 1 {
@@ -377,6 +386,18 @@ fn output_loop(
         }
     }
     Ok(())
+}
+
+/// Writes to the sink; `Ok(false)` when the viewer closed it (a window), which stops the mirror
+/// cleanly rather than as an error.
+fn present(sink: &mut dyn Sink, frame: Frame) -> Result<bool, SinkError> {
+    match sink.write(frame) {
+        Err(SinkError::Closed(why)) => {
+            tracing::info!("{why}; stopping");
+            Ok(false)
+        }
+        result => result.map(|()| true),
+    }
 }
 
 /// The last picture, dimmed, with why there is no live one (black when there was none yet).

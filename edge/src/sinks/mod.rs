@@ -6,3 +6,4 @@ pub mod mjpeg;
 pub mod null;
 pub mod png;
 pub mod present;
+pub mod window;

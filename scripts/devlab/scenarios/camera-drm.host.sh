@@ -3,7 +3,7 @@
 # screen, with the overlay; the report is sane.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-expect=target/debug/examples/expected_picture
+expect=${EXPECTED_PICTURE:-${CARGO_TARGET_DIR:-target}/debug/examples/expected_picture}
 "$expect" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/expected.ppm"
 "$expect" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/unmirrored.ppm" --no-mirror
 py=scripts/devlab/screencheck.py

@@ -3,7 +3,7 @@
 # overlay reads upright in the turned picture.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-target/debug/examples/expected_picture "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/expected.ppm" \
+"${EXPECTED_PICTURE:-${CARGO_TARGET_DIR:-target}/debug/examples/expected_picture}" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/expected.ppm" \
   --rotate 90 --model-size 160x120
 py=scripts/devlab/screencheck.py
 # The overlay band is on the right edge of the panel: compare the whole panel except that column.

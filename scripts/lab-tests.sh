@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The device-lab tests: every x86_64 scenario in a QEMU guest with real kernel devices (vivid,
+# v4l2loopback, bochs-drm, fbdev) plus window: under Xvfb, each judged on what the screen showed.
+# Needs the debug atelier-mirror and the expected_picture example (`scripts/test.sh` builds both;
+# this builds them when they are missing). Installs the lab on first use (root: apt).
+#
+#   scripts/lab-tests.sh [SCENARIO...]     default: all; ATELIER_LAB_AARCH64=1 adds the aarch64 one
+# Prints "lab: N passed, M failed" last; exits non-zero when any failed or the lab could not run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+export MIRROR="$target/debug/atelier-mirror" EXPECTED_PICTURE="$target/debug/examples/expected_picture"
+if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ]; then
+  source scripts/ensure-rust.sh
+  "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture || exit 1
+fi
+if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -v xdpyinfo >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
+fi
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate window-xvfb)
+[ "${ATELIER_LAB_AARCH64:-0}" = 1 ] && [ $# -eq 0 ] && scenarios+=(aarch64-camera-drm)
+scripts/devlab.sh setup || { echo "lab: the device lab could not be set up"; echo "lab: 0 passed, ${#scenarios[@]} failed"; exit 1; }
+passed=0 failed=0 failures=()
+for s in "${scenarios[@]}"; do
+  start=$(date +%s)
+  case $s in
+    window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
+    aarch64-*) scripts/aarch64-lab.sh ;;
+    *) scripts/devlab.sh run --env "MIRROR=$MIRROR" "scripts/devlab/scenarios/$s.sh" ;;
+  esac
+  rc=$?
+  echo "lab: $s $([ $rc = 0 ] && echo passed || echo "FAILED ($rc)") in $(( $(date +%s) - start )) s (out/devlab/$s)"
+  if [ $rc = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$s"); fi
+done
+[ $failed = 0 ] || echo "lab: failed: ${failures[*]}"
+echo "lab: $passed passed, $failed failed"
+[ $failed = 0 ]
