@@ -6,10 +6,12 @@ cd "$(dirname "$0")/../../.."
 expect=${EXPECTED_PICTURE:-${CARGO_TARGET_DIR:-target}/debug/examples/expected_picture}
 "$expect" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/expected.ppm"
 "$expect" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/unmirrored.ppm" --no-mirror
-py=scripts/devlab/screencheck.py
+py=scripts/devlab/scenarios/screencheck.py
 "$LAB_PY" $py match "$LAB_OUT/screen.ppm" "$LAB_OUT/expected.ppm" --unmirrored "$LAB_OUT/unmirrored.ppm" --band 40 \
   | tee "$LAB_OUT/match.json"
 "$LAB_PY" $py overlay "$LAB_OUT/screen.ppm" --band 40
+# The preview showed the same picture as the screen (JPEG-compressed; overlay included).
+"$LAB_PY" $py match "$LAB_OUT/snapshot.ppm" "$LAB_OUT/screen.ppm" --band 0 --max-diff 6
 "$LAB_PY" - "$LAB_OUT/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

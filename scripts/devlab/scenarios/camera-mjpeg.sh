@@ -24,7 +24,7 @@ head -c 20000 /dev/urandom >"$w/noise.jpg"
 lab_mjpeg_feed -d /dev/video10 -r 15 -s 640x480 \
   "$w/f0.jpg" "$w/truncated.jpg" "$w/f1.jpg" "$w/noise.jpg" "$w/f2.jpg" "$w/truncated.jpg"
 
-mirror_start --input /dev/video10 --output drm: --capture-fps 15 --model-size 64x48
+mirror_start --input /dev/video10 --output "drm:?connector=Virtual-1&mode=1024x768" --capture-fps 15 --model-size 64x48
 mirror_wait_log "first frame shown"
 grep -q "camera /dev/video10: MJPEG 640x480" "$LAB_SHARE/mirror.log" \
   || { cat "$LAB_SHARE/mirror.log" >&2; lab_fail "the mirror did not negotiate MJPEG 640x480"; }
@@ -32,5 +32,14 @@ mirror_wait_log "skipping a corrupt frame"
 sleep 6
 lab_screendump screen
 kill -0 "$MIRROR_PID" || lab_fail "atelier-mirror exited on corrupt frames"
+
+# The producer pauses (a camera that stops sending): timeouts, the stream is recreated, the
+# screen says why; frames return when the producer goes on.
+kill -STOP "$LAB_FEED_PID"
+mirror_wait_log "restarting the stream" 30
+sleep 1
+lab_screendump silent
+kill -CONT "$LAB_FEED_PID"
+mirror_wait_log "live picture is back" 60
 mirror_stop
 kill "$LAB_FEED_PID" 2>/dev/null || true

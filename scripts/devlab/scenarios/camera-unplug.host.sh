@@ -2,7 +2,7 @@
 # Host check for camera-unplug.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-py=scripts/devlab/screencheck.py
+py=scripts/devlab/scenarios/screencheck.py
 cycles=$(($(wc -l <"$LAB_OUT/cycles.csv") - 1))
 [ "$cycles" -ge 20 ] || { echo "only $cycles cycles ran" >&2; exit 1; }
 for f in "$LAB_OUT"/unplugged-*.ppm; do

@@ -14,8 +14,14 @@ vivid_static
 # Frame-sized buffers straight from mmap and back on free, so RSS measures live memory rather
 # than what glibc's heap keeps after a burst of 3 MB pictures.
 export MALLOC_MMAP_THRESHOLD_=262144
-mirror_start --input /dev/video0 --output drm: --capture-fps 25 --model-size 64x48
+# A stable name as udev makes for USB cameras (no udev in the guest): the mirror opens and reopens
+# the camera by it.
+mkdir -p /dev/v4l/by-id
+ln -sf ../../video0 /dev/v4l/by-id/platform-vivid-video-index0
+mirror_start --input /dev/v4l/by-id/platform-vivid-video-index0 --output drm: --capture-fps 25 --model-size 64x48
 mirror_wait_log "first frame shown"
+grep -q "camera /dev/v4l/by-id/platform-vivid-video-index0: YUYV" "$LAB_SHARE/mirror.log" \
+  || { cat "$LAB_SHARE/mirror.log" >&2; lab_fail "the camera was not opened by its stable name"; }
 lab_screendump live-0
 
 count() { grep -c "$1" "$LAB_SHARE/mirror.log" || true; }

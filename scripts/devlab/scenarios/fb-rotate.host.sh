@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 "${EXPECTED_PICTURE:-${CARGO_TARGET_DIR:-target}/debug/examples/expected_picture}" "$LAB_OUT/frame.yuyv" YUYV 640x480 1280x800 "$LAB_OUT/expected.ppm" \
   --rotate 90 --model-size 160x120
-py=scripts/devlab/screencheck.py
+py=scripts/devlab/scenarios/screencheck.py
 # The overlay band is on the right edge of the panel: compare the whole panel except that column.
 "$LAB_PY" $py overlay "$LAB_OUT/screen.ppm" --band 40 --rotate 90
 "$LAB_PY" - "$LAB_OUT/screen.ppm" "$LAB_OUT/expected.ppm" <<'PY'
 import sys
-sys.path.insert(0, "scripts/devlab")
+sys.path.insert(0, "scripts/devlab/scenarios")
 from screencheck import read_ppm, rotate_upright, mean_diff
 w, h, screen = read_ppm(sys.argv[1])
 _, _, expected = read_ppm(sys.argv[2])

@@ -31,11 +31,11 @@ convert "$out/screen.ppm" "$out/screen.png"
 kill -INT $pid
 wait $pid || { tail "$out/mirror.log" >&2; echo "window-xvfb: the mirror did not stop cleanly" >&2; exit 1; }
 grep -q "output window: fullscreen 1280x800" "$out/mirror.log" || { cat "$out/mirror.log" >&2; exit 1; }
-python3 scripts/devlab/screencheck.py live "$out/screen.ppm"
-python3 scripts/devlab/screencheck.py overlay "$out/screen.ppm" --band 40
+python3 scripts/devlab/scenarios/screencheck.py live "$out/screen.ppm"
+python3 scripts/devlab/scenarios/screencheck.py overlay "$out/screen.ppm" --band 40
 python3 - "$out/screen.ppm" <<'PY'
 import sys
-sys.path.insert(0, "scripts/devlab")
+sys.path.insert(0, "scripts/devlab/scenarios")
 from screencheck import read_ppm
 w, h, px = read_ppm(sys.argv[1])
 # Fullscreen: the picture reaches every edge of the X screen (no black margins).

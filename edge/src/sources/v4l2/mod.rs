@@ -81,6 +81,8 @@ pub struct Camera {
     seq: u64,
     stats: SourceStats,
     timeouts: u32,
+    /// When the current run of timeouts began (the camera is there but sends nothing).
+    silent_since: Option<Instant>,
     backoff: Duration,
     next_attempt: Instant,
     last_corrupt_log: Option<Instant>,
@@ -124,6 +126,7 @@ impl Camera {
             seq: 0,
             stats: SourceStats::default(),
             timeouts: 0,
+            silent_since: None,
             backoff: BACKOFF_MIN,
             next_attempt: Instant::now(),
             last_corrupt_log: None,
@@ -203,6 +206,7 @@ impl Source for Camera {
                 Err(e) => return Err(self.lose(&e.to_string())),
             };
             self.timeouts = 0;
+            self.silent_since = None;
             self.stats.skipped_at_device += d.skipped as u64;
             let layout = live.layout;
             let started = Instant::now();

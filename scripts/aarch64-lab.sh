@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Scenario 6: the mirror on a virtual arm64 board. Cross-builds atelier-mirror for aarch64
+# (scripts/cross-build.sh: Debian's rustc-web and arm64 std) and runs scenario 1 (vivid camera ->
+# stylized -> drm: on virtio-gpu) in the aarch64 device-lab guest (cortex-a76, the Pi 5's core),
+# judged on the screendump like the x86_64 run. Needs the host's expected_picture example.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/cross-build.sh
+target=$(realpath -m "${CARGO_TARGET_DIR:-target/aarch64}")
+binary="$target/aarch64-unknown-linux-gnu/debug/atelier-mirror"
+case $binary in
+  "$PWD"/*) ;;
+  *) echo "aarch64-lab: the cross-built binary must be inside the repository (the guest sees only /repo)" >&2; exit 70 ;;
+esac
+exec scripts/devlab.sh --arch aarch64 run --out out/devlab/aarch64-camera-drm \
+  --env "MIRROR=/repo/${binary#"$PWD"/}" scripts/devlab/scenarios/camera-drm.sh
