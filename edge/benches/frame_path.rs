@@ -60,6 +60,23 @@ fn output(c: &mut Criterion) {
     let stride = PANEL.width as usize * 4;
     let mut scanout = vec![0u8; stride * PANEL.height as usize];
     let mut scaler = Scaler::new();
+    let picture = scaler.resize(&stylized, PANEL, Fit::Cover);
+    group.bench_function("step: scale", |b| b.iter(|| scaler.resize(&stylized, PANEL, Fit::Cover)));
+    group.bench_function("step: overlay", |b| {
+        b.iter(|| {
+            let mut p = picture.clone();
+            overlay::draw(
+                &mut p,
+                OverlayOptions { show_style: true, show_fps: true },
+                "starry-night",
+                Some(30.0),
+            );
+            p
+        })
+    });
+    group.bench_function("step: clone (baseline of the overlay step)", |b| b.iter(|| picture.clone()));
+    let mut panel = Panel::new(PANEL, Rotation::R0, PixelLayout::Xrgb8888);
+    group.bench_function("step: present", |b| b.iter(|| panel.draw(&picture, &mut scanout, stride)));
     for rotation in [Rotation::R0, Rotation::R90] {
         let mut panel = Panel::new(PANEL, rotation, PixelLayout::Xrgb8888);
         let picture_size = panel.picture_size();

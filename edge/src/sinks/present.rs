@@ -163,31 +163,33 @@ pub fn blit(picture: &RgbImage, rotation: Rotation, out: &mut Scanout) {
     let src = picture.as_raw();
     for py in 0..h {
         let row = &mut out.pixels[py * out.stride..py * out.stride + w * bpp];
-        match rotation {
-            Rotation::R0 => {
-                let line = &src[py * pw * 3..(py + 1) * pw * 3];
-                if out.layout == PixelLayout::Xrgb8888 {
+        if rotation == Rotation::R0 {
+            // The common case, kept simple enough for the compiler to vectorise.
+            let line = &src[py * pw * 3..(py + 1) * pw * 3];
+            match out.layout {
+                PixelLayout::Xrgb8888 => {
                     for (d, s) in row.chunks_exact_mut(4).zip(line.chunks_exact(3)) {
-                        d.copy_from_slice(&[s[2], s[1], s[0], 0xFF]);
+                        let px = 0xFF00_0000 | (s[0] as u32) << 16 | (s[1] as u32) << 8 | s[2] as u32;
+                        d.copy_from_slice(&px.to_le_bytes());
                     }
-                } else {
+                }
+                PixelLayout::Rgb565 => {
                     for (d, s) in row.chunks_exact_mut(2).zip(line.chunks_exact(3)) {
                         put(out.layout, d, [s[0], s[1], s[2]]);
                     }
                 }
             }
-            _ => {
-                for (px, d) in row.chunks_exact_mut(bpp).enumerate() {
-                    let (x, y) = match rotation {
-                        Rotation::R90 => (py, ph - 1 - px),
-                        Rotation::R180 => (pw - 1 - px, ph - 1 - py),
-                        Rotation::R270 => (pw - 1 - py, px),
-                        Rotation::R0 => unreachable!(),
-                    };
-                    let i = (y * pw + x) * 3;
-                    put(out.layout, d, [src[i], src[i + 1], src[i + 2]]);
-                }
-            }
+            continue;
+        }
+        for (px, d) in row.chunks_exact_mut(bpp).enumerate() {
+            let (x, y) = match rotation {
+                Rotation::R90 => (py, ph - 1 - px),
+                Rotation::R180 => (pw - 1 - px, ph - 1 - py),
+                Rotation::R270 => (pw - 1 - py, px),
+                Rotation::R0 => unreachable!("handled above"),
+            };
+            let i = (y * pw + x) * 3;
+            put(out.layout, d, [src[i], src[i + 1], src[i + 2]]);
         }
     }
 }
