@@ -29,7 +29,9 @@ grep -q "camera /dev/video0: YUYV 640x480 at 25 fps" "$LAB_SHARE/mirror.log" \
 # Two frames later the picture is settled.
 sleep 3
 lab_screendump screen
-curl -sf -o "$LAB_SHARE/snapshot.jpg" http://127.0.0.1:8080/snapshot.jpg || lab_fail "no preview snapshot"
+# curl on the x86_64 guest (the host's root), busybox wget in the arm64 root.
+if command -v curl >/dev/null; then fetch() { curl -sf -o "$2" "$1"; }; else fetch() { busybox wget -q -O "$2" "$1"; }; fi
+fetch http://127.0.0.1:8080/snapshot.jpg "$LAB_SHARE/snapshot.jpg" || lab_fail "no preview snapshot"
 djpeg -pnm "$LAB_SHARE/snapshot.jpg" >"$LAB_SHARE/snapshot.ppm" || lab_fail "the snapshot is not a JPEG"
 mirror_stop
 # Back on exit: the screen as it was before (the console), not the mirror's last frame.

@@ -30,6 +30,9 @@ mirror_stop() {
   m__rc=0
   wait "$MIRROR_PID" || m__rc=$?
   [ "$m__rc" = 0 ] || { tail -20 "$LAB_SHARE/mirror.log" >&2; lab_fail "atelier-mirror exited with $m__rc"; }
+  # stdout also carries "Open the live preview: ..." when a preview runs: keep the JSON report.
+  sed -n '/^{/,$p' "$LAB_SHARE/report.json" >"$LAB_SHARE/report.json.tmp"
+  mv "$LAB_SHARE/report.json.tmp" "$LAB_SHARE/report.json"
   lab_log "atelier-mirror stopped: $(tr -d '\n ' <"$LAB_SHARE/report.json" | head -c 400)"
 }
 
