@@ -7,6 +7,10 @@
 //!   and use a different seed ([`FEATURE_SEED`]) than the trainer's loss network, so a model
 //!   cannot have been optimised against the very features that judge it. Reported as a ratio to
 //!   the unstylized input's distance: below 1 means the output moved towards the style.
+//! - **Pretrained style distance**: the same ratio measured in EfficientNet-Lite1 with ImageNet
+//!   weights ([`crate::nets::PretrainedGrams`]), a network training does not use (it trains on
+//!   Lite0 or random features). Pretrained features see strokes and motifs, not only palette and
+//!   fine texture; skipped with a note when `scripts/feature-nets.sh` has not been run.
 //! - **Content preservation**: SSIM of the blurred luminance of input and output. The blur
 //!   (σ = 2 px at a 256-px short side) removes the brush-stroke texture a style *should* add, so
 //!   what is left is whether shapes and shading survived.
@@ -326,6 +330,8 @@ pub struct StyleReport {
     pub source: Option<PathBuf>,
     /// Mean over images of d(output, style) / d(input, style); `None` when skipped.
     pub style_distance_ratio: Option<f64>,
+    /// The same ratio in the pretrained evaluation network; `None` when skipped.
+    pub pretrained_style_distance_ratio: Option<f64>,
     pub content_ssim: f64,
     pub shift_instability: f64,
     pub noise_instability: f64,
@@ -349,16 +355,21 @@ pub struct Report {
     pub mean_shift_instability: f64,
     pub mean_noise_instability: f64,
     pub mean_style_distance_ratio: Option<f64>,
+    pub mean_pretrained_style_distance_ratio: Option<f64>,
+    /// The pretrained evaluation network's file, when it was used.
+    pub pretrained_net: Option<PathBuf>,
     pub notes: Vec<String>,
 }
 
 /// Evaluates `model` on the images in `content_dir`, writes `report.json` and `contact-sheet.png`
 /// into `out_dir`, and returns the report. Style images are looked up in `styles_dir` by the
 /// names in the model's `atelier.style_sources`; missing ones skip the style metric with a note.
+/// The pretrained style distance uses [`crate::nets::LITE1_FILE`] in `nets_dir` when it is there.
 pub fn evaluate(
     model: &Path,
     content_dir: &Path,
     styles_dir: &Path,
+    nets_dir: &Path,
     out_dir: &Path,
 ) -> Result<Report, EvalError> {
     let mut engine = Engine::load(model, EngineOptions::default())?;
@@ -411,6 +422,33 @@ pub fn evaluate(
         Some(net) => contents.iter().map(|(_, img)| net.grams(img)).collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
+    let pretrained_path = nets_dir.join(crate::nets::LITE1_FILE);
+    let pretrained = match (&net, pretrained_path.is_file()) {
+        (Some(_), true) => Some(crate::nets::PretrainedGrams::load(&pretrained_path, GRAM_SIZE)?),
+        (Some(_), false) => {
+            notes.push(format!(
+                "pretrained style distance skipped: {} not found (run scripts/feature-nets.sh)",
+                pretrained_path.display()
+            ));
+            None
+        }
+        (None, _) => None,
+    };
+    let pretrained_targets: Vec<Option<Grams>> = match &pretrained {
+        Some(p) => sources
+            .iter()
+            .zip(&style_grams)
+            .map(|(source, grams)| match (source, grams) {
+                (Some(path), Some(_)) => load_rgb(path).ok().map(|img| p.grams(&img)).transpose(),
+                _ => Ok(None),
+            })
+            .collect::<Result<_, _>>()?,
+        None => vec![None; sources.len()],
+    };
+    let pretrained_inputs: Vec<Grams> = match &pretrained {
+        Some(p) => contents.iter().map(|(_, img)| p.grams(img)).collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
 
     let rows = contents.len().min(SHEET_ROWS);
     let mut sheet: Vec<Vec<RgbImage>> =
@@ -421,6 +459,7 @@ pub fn evaluate(
         one_hot[s] = 1.0;
         engine.set_style_weights(&one_hot)?;
         let (mut ssim_sum, mut shift_sum, mut noise_sum, mut ratio_sum) = (0.0, 0.0, 0.0, 0.0);
+        let mut pretrained_sum = 0.0;
         for (i, (_, img)) in contents.iter().enumerate() {
             let x = Planes::from_image(img);
             let gx = run_planes(&mut engine, &x)?;
@@ -432,6 +471,10 @@ pub fn evaluate(
                 let d_in = gram_distance(&input_grams[i], target);
                 ratio_sum += gram_distance(&net.grams(&out)?, target) / d_in.max(f64::MIN_POSITIVE);
             }
+            if let (Some(p), Some(target)) = (&pretrained, &pretrained_targets[s]) {
+                let d_in = gram_distance(&pretrained_inputs[i], target);
+                pretrained_sum += gram_distance(&p.grams(&out)?, target) / d_in.max(f64::MIN_POSITIVE);
+            }
             if i < rows {
                 sheet[i].push(out);
             }
@@ -441,6 +484,7 @@ pub fn evaluate(
             name: name.clone(),
             source: sources[s].clone(),
             style_distance_ratio: style_grams[s].as_ref().map(|_| ratio_sum / n),
+            pretrained_style_distance_ratio: pretrained_targets[s].as_ref().map(|_| pretrained_sum / n),
             content_ssim: ssim_sum / n,
             shift_instability: shift_sum / n,
             noise_instability: noise_sum / n,
@@ -457,6 +501,8 @@ pub fn evaluate(
 
     let mean = |f: fn(&StyleReport) -> f64| reports.iter().map(f).sum::<f64>() / reports.len() as f64;
     let ratios: Vec<f64> = reports.iter().filter_map(|r| r.style_distance_ratio).collect();
+    let pretrained_ratios: Vec<f64> =
+        reports.iter().filter_map(|r| r.pretrained_style_distance_ratio).collect();
     let report = Report {
         model: model.to_path_buf(),
         file_bytes,
@@ -471,6 +517,9 @@ pub fn evaluate(
         mean_noise_instability: mean(|r| r.noise_instability),
         mean_style_distance_ratio: (!ratios.is_empty())
             .then(|| ratios.iter().sum::<f64>() / ratios.len() as f64),
+        mean_pretrained_style_distance_ratio: (!pretrained_ratios.is_empty())
+            .then(|| pretrained_ratios.iter().sum::<f64>() / pretrained_ratios.len() as f64),
+        pretrained_net: pretrained.as_ref().map(|_| pretrained_path.clone()),
         styles: reports,
         notes,
     };
@@ -502,10 +551,17 @@ fn style_sources(engine: &Engine, styles_dir: &Path, notes: &mut Vec<String>) ->
         .iter()
         .zip(sources)
         .map(|(style, file)| {
-            let path = styles_dir.join(file);
-            if path.is_file() {
+            // The repository keeps reduced JPEG copies (`models/styles`) of images trained from
+            // PNG originals: the same stem in another image format counts.
+            let exact = styles_dir.join(file);
+            let stem = Path::new(file).file_stem().unwrap_or_default();
+            let found = std::iter::once(exact)
+                .chain(["jpg", "jpeg", "png"].map(|ext| styles_dir.join(stem).with_extension(ext)))
+                .find(|p| p.is_file());
+            if let Some(path) = found {
                 Some(path)
             } else {
+                let path = styles_dir.join(file);
                 notes.push(format!("style distance skipped for `{style}`: {} not found", path.display()));
                 None
             }
@@ -675,13 +731,17 @@ mod tests {
         let model = dir.path().join("id.onnx");
         crate::onnx::save(&test_support::identity_proto(Some(vec!["tex.png".into()])), &model).unwrap();
 
-        let r = evaluate(&model, &content, &styles, &out).unwrap();
+        let r = evaluate(&model, &content, &styles, &crate::nets::default_dir(), &out).unwrap();
         assert_eq!(r.content_images.len(), 2);
         assert!(r.notes.iter().any(|n| n.contains("bad.jpg")), "{:?}", r.notes);
         let s = &r.styles[0];
         assert!((s.content_ssim - 1.0).abs() < 1e-9, "{s:?}");
         assert!(s.shift_instability < 1e-7, "{s:?}");
         assert!(s.noise_instability > 0.004 && s.noise_instability < 0.008, "{s:?}");
+        // The pretrained network (scripts/feature-nets.sh, run by the test command) judges the
+        // unchanged image exactly as far from the style as the input.
+        let pretrained = s.pretrained_style_distance_ratio.expect("pretrained style distance measured");
+        assert!((pretrained - 1.0).abs() < 1e-9, "{s:?}");
         let ratio = s.style_distance_ratio.unwrap();
         assert!((ratio - 1.0).abs() < 1e-6, "identity output is as far from the style as its input: {ratio}");
         assert!(r.ms_per_frame.contains_key("640x480"));
@@ -698,7 +758,7 @@ mod tests {
 
         // Without the style image the metric is skipped, with a note.
         std::fs::remove_file(styles.join("tex.png")).unwrap();
-        let r = evaluate(&model, &content, &styles, &out).unwrap();
+        let r = evaluate(&model, &content, &styles, &crate::nets::default_dir(), &out).unwrap();
         assert!(r.styles[0].style_distance_ratio.is_none());
         assert!(r.notes.iter().any(|n| n.contains("tex.png")), "{:?}", r.notes);
     }

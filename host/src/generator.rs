@@ -5,11 +5,18 @@
 //! (`enc0.conv.weight`, `res1.norm0.gamma`, ...), so weights move between the two by name.
 //!
 //! The family: stride-2 3×3 convolutions down to ⅛ resolution, residual blocks there (plain 3×3
-//! or depthwise-separable, see [`ResidualKind`]), nearest up-sampling + 3×3 convolution back up,
-//! sigmoid output. Every convolution but the last is
-//! followed by a *conditional* instance norm whose scale and shift are per-style vectors mixed by
-//! the `style` input, so one model holds all its styles and blends them. Most of the work happens
-//! at ¼ resolution or below, which is what keeps it fast in tract on ARM.
+//! or depthwise-separable, see [`ResidualKind`]), ×2 up-sampling + 3×3 convolution back up,
+//! sigmoid output. Every convolution but the last is followed by a *conditional* instance norm
+//! whose scale and shift are per-style vectors mixed by the `style` input, so one model holds all
+//! its styles and blends them. Most of the work happens at ¼ resolution or below, which is what
+//! keeps it fast in tract on ARM.
+//!
+//! The default since the pretrained-loss models adds what keeps edges crisp: bilinear rather than
+//! nearest up-sampling (nearest ×8 printed an 8-pixel block pattern), additive U-Net skips from
+//! each encoder stage to the decoder stage of the same scale, the input photo concatenated before
+//! the last convolution (full-resolution edges), and reflection padding (zero padding drew a
+//! bright band along the borders). Models written before carry `"upsample":"nearest"` semantics
+//! by default when their config lacks the fields.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +42,42 @@ pub struct GeneratorConfig {
     /// choice existed, which were all plain.
     #[serde(default)]
     pub residual: ResidualKind,
+    /// How the decoder doubles the resolution. Absent in configs written before: nearest.
+    #[serde(default)]
+    pub upsample: Upsampling,
+    /// Padding of every convolution. Absent in configs written before: zero.
+    #[serde(default)]
+    pub padding: Padding,
+    /// U-Net skips (encoder stage → decoder stage of the same scale, added; the input photo
+    /// concatenated before the output convolution). Absent in configs written before: none.
+    #[serde(default)]
+    pub skips: bool,
+}
+
+/// Up-sampling in the decoder.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Upsampling {
+    /// Nearest neighbour: cheapest, but ×8 from the bottleneck leaves an 8-pixel block pattern.
+    #[default]
+    Nearest,
+    /// Bilinear with half-pixel centres (ONNX `Resize` linear / `half_pixel`).
+    Bilinear,
+}
+
+/// Padding of the convolutions.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Padding {
+    /// Zeros: the borders read as dark edges, which the style loss paints over.
+    #[default]
+    Zero,
+    /// Mirror the border pixels (ONNX `Pad` mode `reflect` before the `Conv`).
+    Reflect,
 }
 
 /// The convolutions inside a residual block.
@@ -56,13 +99,74 @@ pub enum ResidualKind {
 }
 
 impl Default for GeneratorConfig {
-    /// ≈3,970 MACs per pixel (0.30 GMAC at 320×240): the budget for tract on a Raspberry Pi.
+    /// ≈6,960 MACs per pixel (0.53 GMAC at 320×240), within the ~8,000 the speed budget allows;
+    /// `docs/benchmarks.md` has its ms/frame in tract.
     fn default() -> Self {
+        GeneratorConfig {
+            encoder: vec![16, 32, 64],
+            residual_blocks: 3,
+            decoder: vec![32, 16],
+            residual: ResidualKind::Plain,
+            upsample: Upsampling::Bilinear,
+            padding: Padding::Reflect,
+            skips: true,
+        }
+    }
+}
+
+impl GeneratorConfig {
+    /// The generator of the models trained before pretrained losses (`classics6` v1): nearest
+    /// up-sampling, zero padding, no skips, ≈3,970 MACs per pixel.
+    pub fn legacy() -> Self {
         GeneratorConfig {
             encoder: vec![12, 24, 48],
             residual_blocks: 3,
             decoder: vec![24, 12],
             residual: ResidualKind::Plain,
+            upsample: Upsampling::Nearest,
+            padding: Padding::Zero,
+            skips: false,
+        }
+    }
+}
+
+/// The generator's shape on the command line (`atelier train`, `atelier export`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GeneratorArgs {
+    /// Encoder widths, one per stride-2 stage.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub encoder: Vec<usize>,
+    /// Decoder widths, one fewer than the encoder's (with skips: the encoder's, reversed, without
+    /// its last).
+    #[arg(long, value_delimiter = ',', default_value = "32,16")]
+    pub decoder: Vec<usize>,
+    /// Residual blocks at the bottleneck.
+    #[arg(long, default_value_t = 3)]
+    pub residual_blocks: usize,
+    /// Convolutions in the residual blocks.
+    #[arg(long, value_enum, default_value_t = ResidualKind::Plain)]
+    pub residual: ResidualKind,
+    /// Decoder up-sampling.
+    #[arg(long, value_enum, default_value_t = Upsampling::Bilinear)]
+    pub upsample: Upsampling,
+    /// Convolution padding.
+    #[arg(long, value_enum, default_value_t = Padding::Reflect)]
+    pub padding: Padding,
+    /// No U-Net skips (the generator before pretrained losses had none).
+    #[arg(long)]
+    pub no_skips: bool,
+}
+
+impl GeneratorArgs {
+    pub fn config(&self) -> GeneratorConfig {
+        GeneratorConfig {
+            encoder: self.encoder.clone(),
+            residual_blocks: self.residual_blocks,
+            decoder: self.decoder.clone(),
+            residual: self.residual,
+            upsample: self.upsample,
+            padding: self.padding,
+            skips: !self.no_skips,
         }
     }
 }
@@ -70,8 +174,8 @@ impl Default for GeneratorConfig {
 /// One step of the generator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
-    /// k×k convolution with bias, zero padding `k/2`, in `groups` groups (`groups == cin ==
-    /// cout` is a depthwise convolution).
+    /// k×k convolution with bias, padding `k/2` on each side, in `groups` groups (`groups ==
+    /// cin == cout` is a depthwise convolution).
     Conv {
         name: String,
         cin: usize,
@@ -79,6 +183,7 @@ pub enum Layer {
         kernel: usize,
         stride: usize,
         groups: usize,
+        padding: Padding,
     },
     /// Instance norm with per-style scale (`gamma`) and shift (`beta`), each `[S, C]`.
     CondNorm {
@@ -86,8 +191,21 @@ pub enum Layer {
         channels: usize,
     },
     Relu,
-    /// Nearest-neighbour ×2 up-sampling.
-    Upsample,
+    /// ×2 up-sampling.
+    Upsample(Upsampling),
+    /// Keeps the current tensor under `slot` for a later [`Layer::AddSaved`] or
+    /// [`Layer::ConcatSaved`] (U-Net skips).
+    Save {
+        slot: String,
+    },
+    /// `x + saved[slot]` (same shape).
+    AddSaved {
+        slot: String,
+    },
+    /// `concat([x, saved[slot]], channels)`.
+    ConcatSaved {
+        slot: String,
+    },
     /// `x + body(x)`.
     Residual {
         body: Vec<Layer>,
@@ -122,6 +240,11 @@ pub enum GeneratorError {
     BadStyleNames(Vec<String>),
     #[error("the encoder needs 1 to 3 stages and the decoder one fewer; got {encoder} and {decoder}")]
     BadDepth { encoder: usize, decoder: usize },
+    #[error(
+        "with skips each decoder width must equal the encoder width of its scale: decoder {decoder:?} \
+         needs {wanted:?} for encoder {encoder:?} (or pass --no-skips)"
+    )]
+    BadSkips { encoder: Vec<usize>, decoder: Vec<usize>, wanted: Vec<usize> },
     #[error("weight `{name}`: {problem}")]
     BadWeight { name: String, problem: String },
 }
@@ -138,6 +261,16 @@ impl Generator {
         let (e, d) = (config.encoder.len(), config.decoder.len());
         if !(1..=3).contains(&e) || d + 1 != e {
             return Err(GeneratorError::BadDepth { encoder: e, decoder: d });
+        }
+        if config.skips {
+            let wanted: Vec<usize> = config.encoder[..e - 1].iter().rev().copied().collect();
+            if config.decoder != wanted {
+                return Err(GeneratorError::BadSkips {
+                    encoder: config.encoder.clone(),
+                    decoder: config.decoder.clone(),
+                    wanted,
+                });
+            }
         }
         let layers = build_layers(&config);
         Ok(Generator { config, styles, layers })
@@ -175,7 +308,7 @@ impl Generator {
                         *scale *= *stride as f64;
                         *macs += (kernel * kernel * cin * cout / groups) as f64 / (*scale * *scale);
                     }
-                    Layer::Upsample => *scale /= 2.0,
+                    Layer::Upsample(_) => *scale /= 2.0,
                     Layer::Residual { body } => {
                         let mut inner = *scale;
                         walk(body, &mut inner, macs);
@@ -228,46 +361,79 @@ impl Generator {
     }
 }
 
-fn conv(name: String, cin: usize, cout: usize, stride: usize) -> Layer {
-    Layer::Conv { name, cin, cout, kernel: 3, stride, groups: 1 }
-}
-
-/// The convolution(s) standing for one 3×3, `ch → ch` convolution in residual block `prefix`.
-fn residual_conv(kind: ResidualKind, prefix: &str, ch: usize) -> Vec<Layer> {
-    match kind {
+fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
+    let conv = |name: String, cin: usize, cout: usize, stride: usize| Layer::Conv {
+        name,
+        cin,
+        cout,
+        kernel: 3,
+        stride,
+        groups: 1,
+        padding: c.padding,
+    };
+    // The convolution(s) standing for one 3×3, `ch → ch` convolution in residual block `prefix`.
+    let residual_conv = |prefix: &str, ch: usize| match c.residual {
         ResidualKind::Plain => vec![conv(prefix.to_string(), ch, ch, 1)],
         ResidualKind::Separable => vec![
-            Layer::Conv { name: format!("{prefix}.dw"), cin: ch, cout: ch, kernel: 3, stride: 1, groups: ch },
-            Layer::Conv { name: format!("{prefix}.pw"), cin: ch, cout: ch, kernel: 1, stride: 1, groups: 1 },
+            Layer::Conv {
+                name: format!("{prefix}.dw"),
+                cin: ch,
+                cout: ch,
+                kernel: 3,
+                stride: 1,
+                groups: ch,
+                padding: c.padding,
+            },
+            Layer::Conv {
+                name: format!("{prefix}.pw"),
+                cin: ch,
+                cout: ch,
+                kernel: 1,
+                stride: 1,
+                groups: 1,
+                padding: c.padding,
+            },
         ],
-    }
-}
-
-fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
+    };
     let mut layers = Vec::new();
+    let stages = c.encoder.len();
+    if c.skips {
+        layers.push(Layer::Save { slot: "input".into() });
+    }
     let mut ch = 3;
     for (i, &w) in c.encoder.iter().enumerate() {
         layers.push(conv(format!("enc{i}.conv"), ch, w, 2));
         layers.push(Layer::CondNorm { name: format!("enc{i}.norm"), channels: w });
         layers.push(Layer::Relu);
+        if c.skips && i + 1 < stages {
+            layers.push(Layer::Save { slot: format!("enc{i}") });
+        }
         ch = w;
     }
     for i in 0..c.residual_blocks {
-        let mut body = residual_conv(c.residual, &format!("res{i}.conv0"), ch);
+        let mut body = residual_conv(&format!("res{i}.conv0"), ch);
         body.push(Layer::CondNorm { name: format!("res{i}.norm0"), channels: ch });
         body.push(Layer::Relu);
-        body.extend(residual_conv(c.residual, &format!("res{i}.conv1"), ch));
+        body.extend(residual_conv(&format!("res{i}.conv1"), ch));
         body.push(Layer::CondNorm { name: format!("res{i}.norm1"), channels: ch });
         layers.push(Layer::Residual { body });
     }
     for (i, &w) in c.decoder.iter().enumerate() {
-        layers.push(Layer::Upsample);
+        layers.push(Layer::Upsample(c.upsample));
         layers.push(conv(format!("dec{i}.conv"), ch, w, 1));
         layers.push(Layer::CondNorm { name: format!("dec{i}.norm"), channels: w });
         layers.push(Layer::Relu);
+        if c.skips {
+            // Decoder stage i works at the scale of encoder stage `stages - 2 - i`.
+            layers.push(Layer::AddSaved { slot: format!("enc{}", stages - 2 - i) });
+        }
         ch = w;
     }
-    layers.push(Layer::Upsample);
+    layers.push(Layer::Upsample(c.upsample));
+    if c.skips {
+        layers.push(Layer::ConcatSaved { slot: "input".into() });
+        ch += 3;
+    }
     layers.push(conv("out.conv".into(), ch, 3, 1));
     layers.push(Layer::Sigmoid);
     layers
@@ -323,14 +489,51 @@ mod tests {
     fn default_generator_fits_the_edge_budget() {
         let g = Generator::new(GeneratorConfig::default(), styles(4)).unwrap();
         let macs = g.macs_per_pixel();
-        assert!(macs <= 4000, "{macs} MACs/pixel");
-        // enc: 81+162+162, res: 3×2×324, dec: 648+648, out: 324.
-        assert_eq!(macs, 81 + 162 + 162 + 6 * 324 + 648 + 648 + 324);
+        assert!(macs <= 8000, "{macs} MACs/pixel");
+        // enc: 3·16·9/4 + 16·32·9/16 + 32·64·9/64, res: 6 × 64·64·9/64, dec: 64·32·9/16 +
+        // 32·16·9/4, out: (16 + 3 input channels)·3·9.
+        assert_eq!(macs, 108 + 288 + 288 + 6 * 576 + 1152 + 1152 + 513);
+        let legacy = Generator::new(GeneratorConfig::legacy(), styles(4)).unwrap();
+        assert_eq!(legacy.macs_per_pixel(), 81 + 162 + 162 + 6 * 324 + 648 + 648 + 324);
+    }
+
+    #[test]
+    fn skips_join_encoder_and_decoder_stages_of_the_same_scale() {
+        let g = Generator::new(GeneratorConfig::default(), styles(1)).unwrap();
+        let kinds: Vec<String> = g
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Save { slot } => Some(format!("save {slot}")),
+                Layer::AddSaved { slot } => Some(format!("add {slot}")),
+                Layer::ConcatSaved { slot } => Some(format!("concat {slot}")),
+                Layer::Upsample(u) => Some(format!("{u:?}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "save input",
+                "save enc0",
+                "save enc1",
+                "Bilinear",
+                "add enc1",
+                "Bilinear",
+                "add enc0",
+                "Bilinear",
+                "concat input"
+            ]
+        );
+        assert_eq!(g.init_weights(1)["out.conv.weight"].shape, vec![3, 19, 3, 3]);
+        let c = GeneratorConfig { decoder: vec![24, 12], ..GeneratorConfig::default() };
+        let err = Generator::new(c, styles(1)).unwrap_err().to_string();
+        assert!(err.contains("[32, 16]") && err.contains("--no-skips"), "{err}");
     }
 
     #[test]
     fn separable_blocks_cut_the_bottleneck_cost() {
-        let config = GeneratorConfig { residual: ResidualKind::Separable, ..GeneratorConfig::default() };
+        let config = GeneratorConfig { residual: ResidualKind::Separable, ..GeneratorConfig::legacy() };
         let g = Generator::new(config, styles(2)).unwrap();
         // Per residual conv at ⅛ resolution: depthwise 9×48 + pointwise 48×48, over 64 pixels.
         let per_conv = (9 * 48 + 48 * 48) as f64 / 64.0;
@@ -344,12 +547,13 @@ mod tests {
     }
 
     #[test]
-    fn old_configs_without_a_residual_kind_read_as_plain() {
+    fn old_configs_read_as_the_legacy_generator() {
         let c: GeneratorConfig =
             serde_json::from_str(r#"{"encoder":[12,24,48],"residual_blocks":3,"decoder":[24,12]}"#).unwrap();
-        assert_eq!(c, GeneratorConfig::default());
-        let s = serde_json::to_string(&GeneratorConfig { residual: ResidualKind::Separable, ..c }).unwrap();
-        assert!(s.contains(r#""residual":"separable""#), "{s}");
+        assert_eq!(c, GeneratorConfig::legacy());
+        let s = serde_json::to_string(&GeneratorConfig::default()).unwrap();
+        assert!(s.contains(r#""upsample":"bilinear""#) && s.contains(r#""padding":"reflect""#), "{s}");
+        assert_eq!(serde_json::from_str::<GeneratorConfig>(&s).unwrap(), GeneratorConfig::default());
     }
 
     #[test]
@@ -359,8 +563,8 @@ mod tests {
         assert_eq!(a, g.init_weights(7));
         assert_ne!(a, g.init_weights(8));
         g.check_weights(&a).unwrap();
-        assert_eq!(a["enc0.norm.gamma"].shape, vec![2, 12]);
-        assert_eq!(a["out.conv.weight"].shape, vec![3, 12, 3, 3]);
+        assert_eq!(a["enc0.norm.gamma"].shape, vec![2, 16]);
+        assert_eq!(a["out.conv.weight"].shape, vec![3, 19, 3, 3]);
         assert_eq!(g.param_count(), a.values().map(|p| p.data.len()).sum::<usize>());
     }
 
@@ -368,12 +572,7 @@ mod tests {
     fn rejects_bad_configs() {
         assert!(Generator::new(GeneratorConfig::default(), vec![]).is_err());
         assert!(Generator::new(GeneratorConfig::default(), vec!["a".into(), "a".into()]).is_err());
-        let c = GeneratorConfig {
-            encoder: vec![8, 16],
-            residual_blocks: 1,
-            decoder: vec![],
-            residual: ResidualKind::Plain,
-        };
+        let c = GeneratorConfig { encoder: vec![8, 16], decoder: vec![], ..GeneratorConfig::default() };
         assert!(Generator::new(c, styles(1)).is_err());
     }
 }

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod generator;
 pub mod images;
 pub mod infer;
+pub mod nets;
 pub mod onnx;
 pub mod planes;
 pub mod quantize;

@@ -8,7 +8,7 @@ use atelier_edge::contract::{self, Quantization};
 use atelier_edge::engine::Precision;
 use atelier_edge::style::StyleMix;
 use atelier_edge::{Engine, EngineOptions, Size};
-use atelier_host::generator::{Generator, GeneratorConfig, ResidualKind};
+use atelier_host::generator::{Generator, GeneratorArgs};
 use atelier_host::onnx::{self, ModelMeta};
 use atelier_host::quantize::Mode;
 use clap::{Parser, Subcommand};
@@ -113,15 +113,20 @@ struct StylizeArgs {
 struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// Content images (the contact sheet shows the first six).
-    #[arg(long, value_name = "DIR")]
+    /// Content images (the contact sheet shows the first six); by default the held-out people
+    /// photos no shipped model trained on.
+    #[arg(long, value_name = "DIR", default_value = "data/people")]
     content: PathBuf,
     /// Folder for report.json and contact-sheet.png.
     #[arg(long, value_name = "REPORT_DIR")]
     out: PathBuf,
     /// Where the style images named in `atelier.style_sources` are.
-    #[arg(long, value_name = "DIR", default_value = "../shared/data/style")]
+    #[arg(long, value_name = "DIR", default_value = "models/styles")]
     styles_dir: PathBuf,
+    /// Folder of the converted pretrained networks (scripts/feature-nets.sh) [default:
+    /// $ATELIER_NETS, else ~/.cache/atelier/nets].
+    #[arg(long, value_name = "DIR")]
+    nets: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,7 +138,7 @@ struct QuantizeArgs {
     #[arg(long, value_name = "MODE")]
     mode: Mode,
     /// Images the quantized model is compared on (PSNR against the f32 model).
-    #[arg(long, value_name = "DIR", default_value = "../shared/data/content")]
+    #[arg(long, value_name = "DIR", default_value = "data/people")]
     compare: PathBuf,
     #[arg(long, value_name = "OUT.onnx")]
     out: PathBuf,
@@ -160,18 +165,8 @@ struct ExportArgs {
     /// Output file.
     #[arg(long, value_name = "FILE.onnx")]
     out: PathBuf,
-    /// Encoder widths, one per stride-2 stage.
-    #[arg(long, value_delimiter = ',', default_value = "12,24,48")]
-    encoder: Vec<usize>,
-    /// Decoder widths, one fewer than the encoder's.
-    #[arg(long, value_delimiter = ',', default_value = "24,12")]
-    decoder: Vec<usize>,
-    /// Residual blocks at the bottleneck.
-    #[arg(long, default_value_t = 3)]
-    residual_blocks: usize,
-    /// Convolutions in the residual blocks.
-    #[arg(long, value_enum, default_value_t = ResidualKind::Plain)]
-    residual: ResidualKind,
+    #[command(flatten)]
+    generator: GeneratorArgs,
 }
 
 fn main() -> ExitCode {
@@ -244,13 +239,8 @@ fn run(cli: Cli) -> Result<()> {
 
 fn export(args: ExportArgs) -> Result<()> {
     let styles: Vec<String> = args.styles.iter().map(|s| s.trim().to_string()).collect();
-    let config = GeneratorConfig {
-        encoder: args.encoder,
-        residual_blocks: args.residual_blocks,
-        decoder: args.decoder,
-        residual: args.residual,
-    };
-    let generator = Generator::new(config, styles).context("--styles/--encoder/--decoder")?;
+    let generator =
+        Generator::new(args.generator.config(), styles).context("--styles/--encoder/--decoder")?;
     if args.out.extension().and_then(|e| e.to_str()) != Some("onnx") {
         bail!("--out {}: the file name must end in .onnx", args.out.display());
     }
@@ -346,8 +336,14 @@ fn stylize(args: StylizeArgs) -> Result<()> {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let report = atelier_host::eval::evaluate(&args.model, &args.content, &args.styles_dir, &args.out)
-        .with_context(|| format!("evaluating {}", args.model.display()))?;
+    let report = atelier_host::eval::evaluate(
+        &args.model,
+        &args.content,
+        &args.styles_dir,
+        &args.nets.clone().unwrap_or_else(atelier_host::nets::default_dir),
+        &args.out,
+    )
+    .with_context(|| format!("evaluating {}", args.model.display()))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!(
         "wrote {} and {}",

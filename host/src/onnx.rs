@@ -13,7 +13,7 @@ use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use crate::generator::{Generator, Layer, Weights};
+use crate::generator::{Generator, Layer, Padding, Upsampling, Weights};
 
 /// The opset written. 17 is accepted by tract, onnxruntime and the ONNX checker alike.
 pub const OPSET: i64 = 17;
@@ -210,11 +210,20 @@ struct GraphBuilder<'a> {
     nodes: Vec<pb::NodeProto>,
     initializers: BTreeMap<String, pb::TensorProto>,
     counter: usize,
+    /// Tensors kept by [`Layer::Save`], by slot.
+    saved: BTreeMap<String, String>,
 }
 
 impl<'a> GraphBuilder<'a> {
     fn new(weights: &'a Weights, styles: usize) -> GraphBuilder<'a> {
-        GraphBuilder { weights, styles, nodes: Vec::new(), initializers: BTreeMap::new(), counter: 0 }
+        GraphBuilder {
+            weights,
+            styles,
+            nodes: Vec::new(),
+            initializers: BTreeMap::new(),
+            counter: 0,
+            saved: BTreeMap::new(),
+        }
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -243,7 +252,7 @@ impl<'a> GraphBuilder<'a> {
 
     fn layer(&mut self, layer: &Layer, x: String) -> String {
         match layer {
-            Layer::Conv { name, kernel, stride, groups, .. } => {
+            Layer::Conv { name, kernel, stride, groups, padding, .. } => {
                 let w = self.weight(&format!("{name}.weight"));
                 let b = self.weight(&format!("{name}.bias"));
                 let y = format!("{name}.out");
@@ -251,8 +260,23 @@ impl<'a> GraphBuilder<'a> {
                 let p = k / 2;
                 let mut attrs =
                     vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[*stride as i64; 2])];
-                if p > 0 {
-                    attrs.push(attr_ints("pads", &[p; 4]));
+                let mut x = x;
+                match padding {
+                    _ if p == 0 => {}
+                    Padding::Zero => attrs.push(attr_ints("pads", &[p; 4])),
+                    Padding::Reflect => {
+                        let pads =
+                            self.constant(i64_tensor(&format!("pads.reflect{p}"), &[0, 0, p, p, 0, 0, p, p]));
+                        let padded = format!("{name}.padded");
+                        self.nodes.push(node(
+                            "Pad",
+                            &format!("{name}.pad"),
+                            &[&x, &pads],
+                            &[&padded],
+                            vec![attr_string("mode", "reflect")],
+                        ));
+                        x = padded;
+                    }
                 }
                 if *groups > 1 {
                     attrs.push(attr_int("group", *groups as i64));
@@ -263,15 +287,38 @@ impl<'a> GraphBuilder<'a> {
             Layer::CondNorm { name, channels } => self.cond_norm(name, *channels, x),
             Layer::Relu => self.unary("Relu", x),
             Layer::Sigmoid => self.unary("Sigmoid", x),
-            Layer::Upsample => {
+            Layer::Upsample(mode) => {
                 let scales = self.constant(f32_tensor("upsample2.scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
                 let y = self.fresh("upsample");
-                let attrs = vec![
-                    attr_string("mode", "nearest"),
-                    attr_string("coordinate_transformation_mode", "asymmetric"),
-                    attr_string("nearest_mode", "floor"),
-                ];
+                let attrs = match mode {
+                    Upsampling::Nearest => vec![
+                        attr_string("mode", "nearest"),
+                        attr_string("coordinate_transformation_mode", "asymmetric"),
+                        attr_string("nearest_mode", "floor"),
+                    ],
+                    // libtorch's bilinear with align_corners=false.
+                    Upsampling::Bilinear => vec![
+                        attr_string("mode", "linear"),
+                        attr_string("coordinate_transformation_mode", "half_pixel"),
+                    ],
+                };
                 self.nodes.push(node("Resize", &y.clone(), &[&x, "", &scales], &[&y], attrs));
+                y
+            }
+            Layer::Save { slot } => {
+                self.saved.insert(slot.clone(), x.clone());
+                x
+            }
+            Layer::AddSaved { slot } => {
+                let skip = self.saved[slot].clone();
+                let y = self.fresh(&format!("skip_{slot}"));
+                self.nodes.push(node("Add", &y.clone(), &[&x, &skip], &[&y], vec![]));
+                y
+            }
+            Layer::ConcatSaved { slot } => {
+                let skip = self.saved[slot].clone();
+                let y = self.fresh(&format!("concat_{slot}"));
+                self.nodes.push(node("Concat", &y.clone(), &[&x, &skip], &[&y], vec![attr_int("axis", 1)]));
                 y
             }
             Layer::Residual { body } => {
@@ -373,7 +420,7 @@ mod tests {
         let bytes = model_bytes(&["a", "b", "c"]);
         let mut engine = Engine::from_bytes(&bytes, "test", EngineOptions::default()).unwrap();
         assert_eq!(engine.styles(), ["a", "b", "c"]);
-        assert_eq!(engine.info().macs_per_pixel, Some(3969));
+        assert_eq!(engine.info().macs_per_pixel, Some(6957));
         assert!(engine.info().has_style_input);
         let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 128]));
         engine.set_style("a").unwrap();

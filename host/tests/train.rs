@@ -10,21 +10,31 @@ use atelier_edge::{Engine, EngineOptions};
 use atelier_host::generator::ResidualKind;
 use atelier_host::train::checkpoint::{self, CheckpointState};
 use atelier_host::train::critic::Critic;
+use atelier_host::train::features::{self, GramKind, LossNet, LossNetKind};
 use atelier_host::train::model::TchGenerator;
 use atelier_host::train::{LossWeights, StepLosses, TrainOptions, train};
 use atelier_host::{Generator, GeneratorConfig};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+/// The repository root: style images in `models/styles`, photos in `data/people`.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn style(file: &str) -> PathBuf {
+    repo().join("models/styles").join(file)
+}
+
+fn people() -> PathBuf {
+    repo().join("data/people")
 }
 
 fn options(out: &Path, steps: usize) -> TrainOptions {
     TrainOptions {
         styles: vec![
-            ("starry".into(), shared().join("style/vangogh_starry_night.jpg")),
-            ("scream".into(), shared().join("style/munch_the_scream.jpg")),
+            ("starry".into(), style("vangogh_starry_night.jpg")),
+            ("scream".into(), style("munch_the_scream.jpg")),
         ],
-        content: shared().join("content"),
+        content: people(),
         out: out.to_path_buf(),
         steps,
         size: 48,
@@ -39,6 +49,9 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         checkpoint_every: 20,
         time_limit: None,
         generator: GeneratorConfig::default(),
+        loss_net: LossNetKind::Lite0,
+        nets_dir: features::default_nets_dir(),
+        gram: GramKind::Plain,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
         command_line: "test".into(),
@@ -130,9 +143,12 @@ fn bad_inputs_are_named() {
 
     let mut o = options(&out, 1);
     o.size = 512;
-    o.styles = vec![("tiny".into(), shared().join("style/texture_red.jpg"))];
+    o.styles = vec![("tiny".into(), style("texture_zigzag_colorful.jpg"))];
     let err = train(&o).unwrap_err().to_string();
-    assert!(err.contains("texture_red.jpg") && err.contains("smaller than the crop size"), "{err}");
+    assert!(
+        err.contains("texture_zigzag_colorful.jpg") && err.contains("smaller than the crop size"),
+        "{err}"
+    );
 
     let bad = dir.path().join("bad.jpg");
     std::fs::write(&bad, b"not a jpeg").unwrap();
@@ -185,14 +201,14 @@ fn a_time_limit_ends_the_run_like_its_last_step() {
 #[test]
 fn the_seed_makes_runs_repeatable() {
     let dir = tempfile::tempdir().unwrap();
-    let style = shared().join("style/munch_the_scream.jpg");
+    let style = style("munch_the_scream.jpg");
     let run = |name: &str, seed: u64| {
         let out = dir.path().join(name);
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_atelier"))
             .arg("train")
             .arg(format!("--style=scream={}", style.display()))
             .arg("--content")
-            .arg(shared().join("content"))
+            .arg(people())
             .arg("--out")
             .arg(&out)
             .args(["--steps", "3", "--size", "32", "--batch", "2", "--threads", "1", "--quiet"])
@@ -211,9 +227,13 @@ fn the_seed_makes_runs_repeatable() {
 /// the same function, for both kinds of residual block: grouped convolutions included.
 #[test]
 fn libtorch_and_the_exported_model_agree() {
-    for residual in [ResidualKind::Plain, ResidualKind::Separable] {
-        let config = GeneratorConfig { residual, ..GeneratorConfig::default() };
-        let spec = Generator::new(config, vec!["a".into(), "b".into(), "c".into()]).unwrap();
+    let configs = [
+        GeneratorConfig::default(),
+        GeneratorConfig { residual: ResidualKind::Separable, ..GeneratorConfig::default() },
+        GeneratorConfig::legacy(),
+    ];
+    for config in configs {
+        let spec = Generator::new(config.clone(), vec!["a".into(), "b".into(), "c".into()]).unwrap();
         let weights = spec.init_weights(11);
         let tch_gen = TchGenerator::new(spec.clone(), &weights, tch::Device::Cpu);
         let meta = atelier_host::onnx::ModelMeta {
@@ -239,6 +259,32 @@ fn libtorch_and_the_exported_model_agree() {
         let theirs = Vec::<f32>::try_from(&theirs).unwrap();
         assert_eq!(ours.len(), theirs.len());
         let max = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(max < 1e-4, "{residual:?}: tract and libtorch differ by {max}");
+        assert!(max < 1e-4, "{config:?}: tract and libtorch differ by {max}");
     }
+}
+
+/// Our EfficientNet-Lite0 (folded BatchNorm, TF "same" padding, input scaling) reproduces the
+/// taps `scripts/feature-nets.sh` computed in PyTorch, on an even and an odd image size.
+#[test]
+fn lite0_features_match_the_pytorch_reference() {
+    let nets = features::default_nets_dir();
+    let net = features::Lite0::load(&nets.join(features::LITE0_FILE), tch::Device::Cpu).unwrap();
+    let reference: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(nets.join("efficientnet-lite0-reference.safetensors"))
+            .expect("run scripts/feature-nets.sh")
+            .into_iter()
+            .collect();
+    for prefix in ["", "odd_"] {
+        let input = &reference[&format!("{prefix}input")];
+        let taps = tch::no_grad(|| net.features(input));
+        assert_eq!(taps.len(), 4);
+        for (i, tap) in taps.iter().enumerate() {
+            let want = &reference[&format!("{prefix}tap{i}")];
+            assert_eq!(tap.size(), want.size(), "{prefix}tap{i}");
+            let diff = (tap - want).abs().max().double_value(&[]);
+            let scale = want.abs().max().double_value(&[]);
+            assert!(diff < 1e-3 * scale.max(1.0), "{prefix}tap{i}: differs by {diff} (max {scale})");
+        }
+    }
+    assert_eq!(net.content_layer(), 2);
 }

@@ -43,7 +43,7 @@ fn not_onnx_at_all() {
     let err = load_error(
         dir.path(),
         "photo.onnx",
-        &std::fs::read(common::shared_data().join("content/mpl_grace_hopper.jpg")).unwrap(),
+        &std::fs::read(common::repo_data().join("people/mpl_grace_hopper.jpg")).unwrap(),
     );
     assert_contains(&err, &["not an ONNX model"]);
     let err = load_error(dir.path(), "empty.onnx", b"");

@@ -1,5 +1,5 @@
-//! Export a generator with the host, run it through the edge pipeline on the shared content
-//! images, and check what comes out: size, mirroring, overlay, and that styles differ.
+//! Export a generator with the host, run it through the edge pipeline on the held-out people
+//! photos, and check what comes out: size, mirroring, overlay, and that styles differ.
 
 mod common;
 
@@ -38,7 +38,7 @@ fn config() -> PipelineConfig {
 
 /// Runs the pipeline and returns the frames written, by source sequence number.
 fn run(model: &Path, style: &str, out: &Path) -> BTreeMap<u64, RgbImage> {
-    let content = common::shared_data().join("content");
+    let content = common::repo_data().join("people");
     let source = SourceSpec::Images(content).open(source_options()).unwrap();
     let sink = SinkSpec::Png(out.to_path_buf()).open(Default::default()).unwrap();
     let engine = Engine::load(model, EngineOptions::default()).unwrap();
@@ -58,7 +58,7 @@ fn run(model: &Path, style: &str, out: &Path) -> BTreeMap<u64, RgbImage> {
 
 /// What the pipeline should show for source frame `seq`, computed step by step outside it.
 fn expected(model: &Path, style: &str, seq: u64, mirror: bool) -> RgbImage {
-    let content = common::shared_data().join("content");
+    let content = common::repo_data().join("people");
     let mut source = SourceSpec::Images(content).open(source_options()).unwrap();
     let frame = (0..=seq).map(|_| source.next_frame().unwrap()).last().unwrap();
     let mut scaler = Scaler::new();
@@ -72,7 +72,7 @@ fn expected(model: &Path, style: &str, seq: u64, mirror: bool) -> RgbImage {
 }
 
 #[test]
-fn pipeline_on_shared_content_is_sized_mirrored_labelled_and_styled() {
+fn pipeline_on_people_photos_is_sized_mirrored_labelled_and_styled() {
     let dir = tempfile::tempdir().unwrap();
     let model = common::export(dir.path(), &["ink", "fire"], 11);
     let ink = run(&model, "ink", &dir.path().join("ink"));

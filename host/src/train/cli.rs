@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Result, bail};
 use tch::Device;
 
+use super::features::{GramKind, LossNetKind};
 use super::{LossWeights, TrainOptions};
-use crate::generator::{GeneratorConfig, ResidualKind};
+use crate::generator::GeneratorArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -63,17 +64,19 @@ pub struct TrainArgs {
     pub w_tv: f64,
     #[arg(long, default_value_t = LossWeights::default().temporal)]
     pub w_temporal: f64,
-    /// Encoder widths, one per stride-2 stage.
-    #[arg(long, value_delimiter = ',', default_value = "12,24,48")]
-    pub encoder: Vec<usize>,
-    /// Decoder widths, one fewer than the encoder's.
-    #[arg(long, value_delimiter = ',', default_value = "24,12")]
-    pub decoder: Vec<usize>,
-    #[arg(long, default_value_t = 3)]
-    pub residual_blocks: usize,
-    /// Convolutions in the residual blocks.
-    #[arg(long, value_enum, default_value_t = ResidualKind::Plain)]
-    pub residual: ResidualKind,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    /// The network the style and content losses are measured in.
+    #[arg(long, value_enum, default_value_t = LossNetKind::Lite0)]
+    pub loss_net: LossNetKind,
+    /// Folder of the converted pretrained networks (scripts/feature-nets.sh) [default:
+    /// $ATELIER_NETS, else ~/.cache/atelier/nets].
+    #[arg(long, value_name = "DIR")]
+    pub nets: Option<PathBuf>,
+    /// What the style Gram matrices are taken of: the features, or their softmax (Wang et al.
+    /// 2021; docs/training.md has the comparison).
+    #[arg(long, value_enum, default_value_t = GramKind::Plain)]
+    pub gram: GramKind,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -141,12 +144,10 @@ impl TrainArgs {
             preview_every: self.preview_every,
             checkpoint_every: self.checkpoint_every,
             time_limit: self.time_limit,
-            generator: GeneratorConfig {
-                encoder: self.encoder,
-                residual_blocks: self.residual_blocks,
-                decoder: self.decoder,
-                residual: self.residual,
-            },
+            generator: self.generator.config(),
+            loss_net: self.loss_net,
+            nets_dir: self.nets.unwrap_or_else(super::features::default_nets_dir),
+            gram: self.gram,
             progress: !self.quiet,
             stop,
             command_line,

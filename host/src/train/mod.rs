@@ -32,7 +32,7 @@ use crate::onnx::{self, ModelMeta};
 use checkpoint::{CheckpointState, Outputs};
 use critic::Critic;
 use data::{ContentSet, StyleSet, one_hot};
-use features::FeatureNet;
+use features::{GramKind, LossNet, LossNetKind};
 use model::TchGenerator;
 
 /// Weight of each loss term in the generator's objective.
@@ -74,6 +74,12 @@ pub struct TrainOptions {
     /// this long.
     pub time_limit: Option<std::time::Duration>,
     pub generator: GeneratorConfig,
+    /// The network the style and content losses are measured in.
+    pub loss_net: LossNetKind,
+    /// Where `scripts/feature-nets.sh` put the converted pretrained networks.
+    pub nets_dir: PathBuf,
+    /// What the style Gram matrices are taken of.
+    pub gram: GramKind,
     /// Show a progress bar.
     pub progress: bool,
     /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint and the model.
@@ -178,10 +184,11 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     let mut opt_d = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
         .build(&critic.vs, opts.lr * 0.5)?;
 
-    let features = FeatureNet::new(features::TRAIN_FEATURE_SEED, device);
+    let features = features::load_loss_net(opts.loss_net, &opts.nets_dir, device)?;
+    let features = features.as_ref();
     // The data stream depends on the seed and the step, so a resumed run stays repeatable.
     let mut rng = StdRng::seed_from_u64(opts.seed ^ (state.step as u64).wrapping_mul(0x9E37_79B9));
-    let targets = tch::no_grad(|| style_targets(&features, &styles, &mut rng, device));
+    let targets = tch::no_grad(|| style_targets(features, opts.gram, &styles, &mut rng, device));
     let preview_input = content.preview(PREVIEW_ROWS.min(content.len())).to_device(device);
 
     let mut csv = open_losses(&outputs.losses, opts.resume.is_some())?;
@@ -194,7 +201,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     while state.step < opts.steps {
         let index: Vec<usize> = (0..opts.batch).map(|_| rng.random_range(0..names.len())).collect();
         let step = train_step(
-            opts, &generator, &critic, &features, &targets, &content, &styles, &index, &mut rng, &mut opt_g,
+            opts, &generator, &critic, features, &targets, &content, &styles, &index, &mut rng, &mut opt_g,
             &mut opt_d,
         );
         state.step += 1;
@@ -268,14 +275,20 @@ fn validate(opts: &TrainOptions) -> Result<()> {
 }
 
 /// Per-scale Gram targets `[S,C,C]`, averaged over many patches of each style image.
-fn style_targets(features: &FeatureNet, styles: &StyleSet, rng: &mut StdRng, device: Device) -> Vec<Tensor> {
+fn style_targets(
+    features: &dyn LossNet,
+    gram: GramKind,
+    styles: &StyleSet,
+    rng: &mut StdRng,
+    device: Device,
+) -> Vec<Tensor> {
     let per_style: Vec<Vec<Tensor>> = (0..styles.names.len())
         .map(|s| {
             let patches = styles.patches(rng, &[s; TARGET_PATCHES]).to_device(device);
             features
                 .features(&patches)
                 .iter()
-                .map(|f| features::gram(f).mean_dim([0i64].as_slice(), false, Kind::Float))
+                .map(|f| features::gram(f, gram).mean_dim([0i64].as_slice(), false, Kind::Float))
                 .collect()
         })
         .collect();
@@ -289,7 +302,7 @@ fn train_step(
     opts: &TrainOptions,
     generator: &TchGenerator,
     critic: &Critic,
-    features: &FeatureNet,
+    features: &dyn LossNet,
     targets: &[Tensor],
     content: &ContentSet,
     styles: &StyleSet,
@@ -317,8 +330,9 @@ fn train_step(
     let fy = features.features(&y);
     let fx = tch::no_grad(|| features.features(&x));
     let batch_targets: Vec<Tensor> = targets.iter().map(|t| t.index_select(0, &index_t)).collect();
-    let style_loss = features::style_loss(&fy, &batch_targets);
-    let content_loss = features::feature_loss(&fy[FeatureNet::CONTENT_LAYER], &fx[FeatureNet::CONTENT_LAYER]);
+    let style_loss = features::style_loss(&fy, &batch_targets, opts.gram);
+    let c = features.content_layer();
+    let content_loss = features::feature_loss(&fy[c], &fx[c]);
     let lum_loss = features::luminance_loss(&y, &x);
     let tv_loss = features::total_variation(&y);
     let temporal_loss =

@@ -4,7 +4,9 @@
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::generator::{Generator, Layer, Param, Weights};
+use std::collections::HashMap;
+
+use crate::generator::{Generator, Layer, Padding, Param, Upsampling, Weights};
 
 /// Must match the ONNX writer's InstanceNormalization epsilon.
 const NORM_EPSILON: f64 = 1e-5;
@@ -30,7 +32,8 @@ impl TchGenerator {
     /// Stylizes `x` `[B,3,H,W]` in [0,1] with per-sample style weights `style` `[B,S]`.
     pub fn forward(&self, x: &Tensor, style: &Tensor) -> Tensor {
         let vars = self.vs.variables();
-        run_layers(&self.spec.layers, x.shallow_clone(), style, &|name: &str| {
+        let mut saved = HashMap::new();
+        run_layers(&self.spec.layers, x.shallow_clone(), style, &mut saved, &|name: &str| {
             vars.get(name).unwrap_or_else(|| panic!("parameter {name} missing")).shallow_clone()
         })
     }
@@ -58,13 +61,23 @@ pub fn create_var(vs: &VarStore, name: &str, value: &Tensor) {
     let _ = path.var_copy(leaf, value);
 }
 
-fn run_layers(layers: &[Layer], mut x: Tensor, style: &Tensor, param: &dyn Fn(&str) -> Tensor) -> Tensor {
+fn run_layers(
+    layers: &[Layer],
+    mut x: Tensor,
+    style: &Tensor,
+    saved: &mut HashMap<String, Tensor>,
+    param: &dyn Fn(&str) -> Tensor,
+) -> Tensor {
     for layer in layers {
         x = match layer {
-            Layer::Conv { name, kernel, stride, groups, .. } => {
+            Layer::Conv { name, kernel, stride, groups, padding, .. } => {
                 let w = param(&format!("{name}.weight"));
                 let b = param(&format!("{name}.bias"));
                 let p = (*kernel / 2) as i64;
+                let (x, p) = match padding {
+                    Padding::Reflect if p > 0 => (x.reflection_pad2d([p, p, p, p]), 0),
+                    _ => (x, p),
+                };
                 x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], *groups as i64)
             }
             Layer::CondNorm { name, channels } => {
@@ -85,12 +98,21 @@ fn run_layers(layers: &[Layer], mut x: Tensor, style: &Tensor, param: &dyn Fn(&s
             }
             Layer::Relu => x.relu(),
             Layer::Sigmoid => x.sigmoid(),
-            Layer::Upsample => {
+            Layer::Upsample(mode) => {
                 let (h, w) = (x.size()[2], x.size()[3]);
-                x.upsample_nearest2d([h * 2, w * 2], 2.0, 2.0)
+                match mode {
+                    Upsampling::Nearest => x.upsample_nearest2d([h * 2, w * 2], 2.0, 2.0),
+                    Upsampling::Bilinear => x.upsample_bilinear2d([h * 2, w * 2], false, 2.0, 2.0),
+                }
             }
+            Layer::Save { slot } => {
+                saved.insert(slot.clone(), x.shallow_clone());
+                x
+            }
+            Layer::AddSaved { slot } => x + &saved[slot],
+            Layer::ConcatSaved { slot } => Tensor::cat(&[x, saved[slot].shallow_clone()], 1),
             Layer::Residual { body } => {
-                let inner = run_layers(body, x.shallow_clone(), style, param);
+                let inner = run_layers(body, x.shallow_clone(), style, saved, param);
                 x + inner
             }
         };

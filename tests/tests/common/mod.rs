@@ -7,9 +7,9 @@ use atelier_edge::contract::Quantization;
 use atelier_host::generator::{Generator, GeneratorConfig};
 use atelier_host::onnx::{self, ModelMeta};
 
-/// `../shared/data` beside the project root (present in CI).
-pub fn shared_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+/// The repository's `data/` folder: held-out SAFE people photos (`data/MANIFEST.md`).
+pub fn repo_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
 
 pub fn meta() -> ModelMeta {
