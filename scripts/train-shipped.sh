@@ -27,7 +27,8 @@ case "$pack" in
   *) echo "train-shipped: unknown pack $pack (classics6 or garments7)" >&2; exit 2 ;;
 esac
 source scripts/train-env.sh >/dev/null
-export ATELIER_NETS="${ATELIER_NETS:-$(scripts/feature-nets.sh)}"
+ATELIER_NETS="${ATELIER_NETS:-$(scripts/feature-nets.sh)}" # (not `export X=$(...)`: that hides a failure)
+export ATELIER_NETS
 if [ -z "${ATELIER_BIN:-}" ]; then
   cargo build --release -p atelier-host --features train >&2
 fi
