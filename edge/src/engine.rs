@@ -347,16 +347,19 @@ fn style_value(weights: &[f32], precision: Precision) -> TValue {
 
 /// Translates a typed model to f16, except the nodes tract expanded each InstanceNormalization
 /// into (named `<norm>` and `<norm>.<part>`; with this project's writer that also covers the
-/// per-style scale and shift, `<norm>.mul`/`.add`, which are cheap either way). Sources become f16
-/// too: the engine casts its f32 tensors on the way in and out.
+/// per-style scale and shift, `<norm>.mul`/`.add`, which are cheap either way) and `Resize`,
+/// whose `scales` input tract reads as f32 only (bilinear up-sampling would fail at run time).
+/// Sources become f16 too: the engine casts its f32 tensors on the way in and out.
 fn to_f16(model: TypedModel, norms: Arc<Vec<String>>) -> TractResult<TypedModel> {
     use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
     use tract_onnx::tract_core::transform::ModelTransform;
     let in_norm = move |name: &str| {
         norms.iter().any(|n| name == n || name.strip_prefix(n.as_str()).is_some_and(|r| r.starts_with('.')))
     };
-    FloatPrecisionTranslator::with_filter(DatumType::F32, DatumType::F16, move |node| !in_norm(&node.name))
-        .transform_into(model)
+    FloatPrecisionTranslator::with_filter(DatumType::F32, DatumType::F16, move |node| {
+        !in_norm(&node.name) && node.op.name() != "Resize"
+    })
+    .transform_into(model)
 }
 
 fn executor(threads: usize) -> Option<tract_linalg::multithread::Executor> {
