@@ -1,12 +1,12 @@
-//! `demo:` — portraits compiled into the binary, shown whole (faces and clothes large, the sides
-//! of a portrait-format photo filled with a blurred, darkened copy of it, as video players do)
-//! with a slow, slight drift so the mirror looks alive and temporal stability is visible on a
-//! machine with no camera at all.
+//! `demo:` — portraits compiled into the binary, framed as a mirror would see a shopper (head and
+//! shoulders filling the frame: the output's aspect cut from the top of a portrait) with a slow,
+//! slight drift so the mirror looks alive and temporal stability is visible on a machine with no
+//! camera at all. Showing a portrait whole instead made faces too small for the styles to keep.
 
 use image::RgbImage;
 
 use crate::frame::{Frame, Size};
-use crate::imageops::{Fit, Scaler};
+use crate::imageops::Scaler;
 use crate::source::{Source, SourceError, SourceOptions};
 
 const PORTRAITS: [&[u8]; 3] = [
@@ -20,7 +20,7 @@ const PORTRAITS: [&[u8]; 3] = [
 const ZOOM: f64 = 0.06;
 
 pub struct Demo {
-    /// Each portrait on a stage with the output's aspect ratio.
+    /// Each portrait cut to the output's aspect ratio.
     images: Vec<RgbImage>,
     size: Size,
     hold: u64,
@@ -40,23 +40,15 @@ impl Demo {
     }
 }
 
-/// `portrait` whole, centred on a canvas of `size`'s aspect ratio and the portrait's height (or
-/// width, for a wider one), over a blurred, darkened cover-crop of itself.
+/// The window of `portrait` with `size`'s aspect ratio that keeps its full width (or height, for a
+/// wider one), taken a quarter of the way down: head and shoulders, not the belt.
 fn stage(portrait: &RgbImage, size: Size, scaler: &mut Scaler) -> RgbImage {
     let (pw, ph) = (portrait.width() as f64, portrait.height() as f64);
     let aspect = size.width as f64 / size.height as f64;
-    let (cw, ch) = if pw / ph < aspect { ((ph * aspect).round(), ph) } else { (pw, (pw / aspect).round()) };
-    let canvas = Size::new(cw as u32, ch as u32);
-    // A blur by way of a 1/16 thumbnail: soft enough, and cheap at start-up.
-    let thumb = scaler.resize(
-        portrait,
-        Size::new((canvas.width / 16).max(1), (canvas.height / 16).max(1)),
-        Fit::Cover,
-    );
-    let mut out = scaler.resize(&thumb, canvas, Fit::Stretch);
-    out.pixels_mut().for_each(|p| p.0 = p.0.map(|v| (v as u16 * 2 / 5) as u8));
-    let (x, y) = ((canvas.width - portrait.width()) / 2, (canvas.height - portrait.height()) / 2);
-    image::imageops::replace(&mut out, portrait, x as i64, y as i64);
+    let (cw, ch) = if pw / ph < aspect { (pw, (pw / aspect).round()) } else { ((ph * aspect).round(), ph) };
+    let (left, top) = ((pw - cw) / 2.0, (ph - ch) * 0.25);
+    let mut out = RgbImage::new(cw as u32, ch as u32);
+    scaler.resize_crop_into(portrait, (left, top, cw, ch), &mut out);
     out
 }
 
@@ -88,16 +80,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_portrait_is_shown_whole_between_dimmed_sides() {
-        let portrait = RgbImage::from_pixel(100, 200, image::Rgb([200, 150, 100]));
+    fn a_portrait_is_cut_to_head_and_shoulders() {
+        // Rows coloured by height: the cut keeps the full width and starts a quarter down the spare
+        // height.
+        let portrait = RgbImage::from_fn(120, 200, |_, y| image::Rgb([y as u8, 0, 0]));
         let staged = stage(&portrait, Size::new(320, 240), &mut Scaler::new());
-        assert_eq!(staged.dimensions(), (267, 200));
-        // The whole portrait, centred.
-        assert_eq!(staged.get_pixel(83, 0).0, [200, 150, 100]);
-        assert_eq!(staged.get_pixel(182, 199).0, [200, 150, 100]);
-        // The sides: the same colours, dimmed.
-        assert_eq!(staged.get_pixel(10, 100).0, [80, 60, 40]);
-        assert_eq!(staged.get_pixel(260, 100).0, [80, 60, 40]);
+        assert_eq!(staged.dimensions(), (120, 90));
+        let top = staged.get_pixel(60, 0).0[0] as i32;
+        assert!((top - 27).abs() <= 1, "cut starts at row {top}, expected (200 - 90) / 4 ≈ 27");
+        let bottom = staged.get_pixel(60, 89).0[0] as i32;
+        assert!((bottom - 116).abs() <= 1, "cut ends at row {bottom}");
     }
 
     #[test]
@@ -106,7 +98,7 @@ mod tests {
         let mut demo = Demo::new(options);
         let first = demo.next_frame().unwrap().image;
         assert_eq!(first.dimensions(), (320, 240));
-        let whole = Scaler::new().resize(&demo.images[0], Size::new(320, 240), Fit::Stretch);
+        let whole = Scaler::new().resize(&demo.images[0], Size::new(320, 240), crate::imageops::Fit::Stretch);
         let diff = |a: &RgbImage, b: &RgbImage| {
             a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>()
                 / a.len() as f64
@@ -117,7 +109,7 @@ mod tests {
         assert!(d > 1.0 && d < 40.0, "slow drift, not a jump: {d}");
         // The next portrait follows after the hold, whole again.
         let next = demo.next_frame().unwrap().image;
-        let whole = Scaler::new().resize(&demo.images[1], Size::new(320, 240), Fit::Stretch);
+        let whole = Scaler::new().resize(&demo.images[1], Size::new(320, 240), crate::imageops::Fit::Stretch);
         assert!(diff(&next, &whole) < 1.0, "frame 30 is the second portrait's whole stage");
     }
 }
