@@ -101,27 +101,63 @@ impl FeatureNet {
 
     /// Gram matrices of an image, which is cover-cropped to the network's size first.
     pub fn grams(&self, image: &RgbImage) -> Result<Grams, EvalError> {
-        let square = Scaler::new().resize(image, Size::new(self.size as u32, self.size as u32), Fit::Cover);
-        let mut p = Planes::from_image(&square);
-        // Centre the input so the random ReLU features see both signs.
-        p.data.iter_mut().for_each(|v| *v -= 0.5);
-        let outputs = self
-            .plan
-            .run(tvec![p.to_tensor().into_tvalue()])
-            .map_err(|e| EvalError::Features(format!("{e:#}")))?;
-        let mut grams = Vec::new();
-        for (layer, t) in outputs.iter().enumerate() {
-            let c = FEATURE_WIDTHS[layer].1;
-            let side = self.size >> layer;
-            let norm = (c * side * side) as f32;
+        // Centre the input so the random ReLU features see both signs; layer l is at 1/2^l.
+        run_grams(&self.plan, image, self.size, -0.5, 0)
+    }
+}
+
+/// Runs a plan whose outputs are [`gram_nodes`]' Gram matrices on `image` cover-cropped to
+/// `size`², with `offset` added to the [0,1] input, and normalises each C×C matrix by C·h·w,
+/// where output `l` is at resolution `size >> (l + first_shift)`.
+pub(crate) fn run_grams(
+    plan: &Arc<TypedRunnableModel>,
+    image: &RgbImage,
+    size: usize,
+    offset: f32,
+    first_shift: usize,
+) -> Result<Grams, EvalError> {
+    let side = size as u32;
+    let square = Scaler::new().resize(image, Size::new(side, side), Fit::Cover);
+    let mut p = Planes::from_image(&square);
+    if offset != 0.0 {
+        p.data.iter_mut().for_each(|v| *v += offset);
+    }
+    let features = |e: TractError| EvalError::Features(format!("{e:#}"));
+    let outputs = plan.run(tvec![p.to_tensor().into_tvalue()]).map_err(features)?;
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(layer, t)| {
             let data = t
                 .try_as_plain_ram()
                 .and_then(|d| d.as_slice::<f32>().map(|s| s.to_vec()))
-                .map_err(|e| EvalError::Features(format!("{e:#}")))?;
-            grams.push(data.into_iter().map(|v| v / norm).collect());
-        }
-        Ok(grams)
-    }
+                .map_err(features)?;
+            let c = (data.len() as f64).sqrt().round() as usize;
+            let norm = (c * (size >> (layer + first_shift)).pow(2)) as f32;
+            Ok(data.into_iter().map(|v| v / norm).collect())
+        })
+        .collect()
+}
+
+/// Nodes (and their constant) computing the Gram matrix `F·Fᵀ` `[C,C]` of `feature` `[1,C,h,w]`,
+/// output as `{feature}.gram`.
+pub(crate) fn gram_nodes(feature: &str) -> (Vec<pb::NodeProto>, Vec<pb::TensorProto>, String) {
+    let (axes, squeezed, shape, m, mt, gram) = (
+        format!("{feature}.axes"),
+        format!("{feature}.chw"),
+        format!("{feature}.shape"),
+        format!("{feature}.flat"),
+        format!("{feature}.flat_t"),
+        format!("{feature}.gram"),
+    );
+    let inits = vec![i64_tensor(&axes, &[0]), i64_tensor(&shape, &[0, -1])];
+    let nodes = vec![
+        node("Squeeze", &squeezed, &[feature, &axes], &[&squeezed], vec![]),
+        node("Reshape", &m, &[&squeezed, &shape], &[&m], vec![]),
+        node("Transpose", &mt, &[&m], &[&mt], vec![attr_ints("perm", &[1, 0])]),
+        node("MatMul", &gram, &[&m, &mt], &[&gram], vec![]),
+    ];
+    (nodes, inits, gram)
 }
 
 /// Squared Frobenius distance between two sets of Gram matrices, summed over layers.
@@ -151,13 +187,9 @@ fn feature_proto(seed: u64, size: usize) -> pb::ModelProto {
         let attrs = vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("pads", &[1; 4])];
         nodes.push(node("Conv", &conv, &[&x, &wn, &bn], &[&conv], attrs));
         nodes.push(node("Relu", &feat, &[&conv], &[&feat], vec![]));
-        // Gram: reshape to [C, H·W], multiply by its transpose.
-        let (shape, m, mt, gram) =
-            (format!("shape{l}"), format!("m{l}"), format!("mt{l}"), format!("gram{l}"));
-        inits.push(i64_tensor(&shape, &[cout as i64, -1]));
-        nodes.push(node("Reshape", &m, &[&feat, &shape], &[&m], vec![]));
-        nodes.push(node("Transpose", &mt, &[&m], &[&mt], vec![attr_ints("perm", &[1, 0])]));
-        nodes.push(node("MatMul", &gram, &[&m, &mt], &[&gram], vec![]));
+        let (gram_nodes, gram_inits, gram) = gram_nodes(&feat);
+        nodes.extend(gram_nodes);
+        inits.extend(gram_inits);
         outputs.push(pb::ValueInfoProto { name: gram, ..Default::default() });
         x = feat;
     }

@@ -8,16 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use atelier_edge::Size;
-use atelier_edge::imageops::{Fit, Scaler};
 use image::RgbImage;
 use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::eval::{EvalError, Grams};
-use crate::onnx::{attr_ints, i64_tensor, node};
-use crate::planes::Planes;
 
 /// The training loss network (tch reads it).
 pub const LITE0_FILE: &str = "efficientnet-lite0-features.safetensors";
@@ -56,24 +52,11 @@ impl PretrainedGrams {
         if taps.len() != 4 {
             return Err(err(format!("expected 4 tap outputs, found {}", taps.len())));
         }
-        // Gram of each tap: [1,C,h,w] → [C, h·w] → F·Fᵀ.
         graph.output.clear();
-        graph.initializer.push(i64_tensor("gram.shape", &[0, -1]));
         for tap in &taps {
-            let (flat, flat_t, gram) =
-                (format!("{tap}.flat"), format!("{tap}.flat_t"), format!("{tap}.gram"));
-            let squeezed = format!("{tap}.chw");
-            graph.initializer.push(i64_tensor(&format!("{tap}.axes"), &[0]));
-            graph.node.push(node("Squeeze", &squeezed, &[tap, &format!("{tap}.axes")], &[&squeezed], vec![]));
-            graph.node.push(node("Reshape", &flat, &[&squeezed, "gram.shape"], &[&flat], vec![]));
-            graph.node.push(node(
-                "Transpose",
-                &flat_t,
-                &[&flat],
-                &[&flat_t],
-                vec![attr_ints("perm", &[1, 0])],
-            ));
-            graph.node.push(node("MatMul", &gram, &[&flat, &flat_t], &[&gram], vec![]));
+            let (nodes, inits, gram) = crate::eval::gram_nodes(tap);
+            graph.node.extend(nodes);
+            graph.initializer.extend(inits);
             graph.output.push(pb::ValueInfoProto { name: gram, ..Default::default() });
         }
         let model = tract_onnx::onnx()
@@ -85,28 +68,10 @@ impl PretrainedGrams {
         Ok(PretrainedGrams { size, plan: model })
     }
 
-    /// Gram matrices (normalised by C·h·w) of an image cover-cropped to the network's size.
+    /// Gram matrices (normalised by C·h·w) of an image cover-cropped to the network's size; tap
+    /// `l` is at 1/2^(l+1).
     pub fn grams(&self, image: &RgbImage) -> Result<Grams, EvalError> {
-        let side = self.size as u32;
-        let square = Scaler::new().resize(image, Size::new(side, side), Fit::Cover);
-        let outputs = self
-            .plan
-            .run(tvec![Planes::from_image(&square).to_tensor().into_tvalue()])
-            .map_err(|e| EvalError::Features(format!("{e:#}")))?;
-        outputs
-            .iter()
-            .enumerate()
-            .map(|(layer, t)| {
-                let data = t
-                    .try_as_plain_ram()
-                    .and_then(|d| d.as_slice::<f32>().map(|s| s.to_vec()))
-                    .map_err(|e| EvalError::Features(format!("{e:#}")))?;
-                let c = (data.len() as f64).sqrt() as usize;
-                let hw = (self.size >> (layer + 1)).pow(2);
-                let norm = (c * hw) as f32;
-                Ok(data.into_iter().map(|v| v / norm).collect())
-            })
-            .collect()
+        crate::eval::run_grams(&self.plan, image, self.size, 0.0, 1)
     }
 }
 

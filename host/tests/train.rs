@@ -50,7 +50,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         time_limit: None,
         generator: GeneratorConfig::default(),
         loss_net: LossNetKind::Lite0,
-        nets_dir: features::default_nets_dir(),
+        nets_dir: atelier_host::nets::default_dir(),
         gram: GramKind::Plain,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
@@ -267,8 +267,8 @@ fn libtorch_and_the_exported_model_agree() {
 /// taps `scripts/feature-nets.sh` computed in PyTorch, on an even and an odd image size.
 #[test]
 fn lite0_features_match_the_pytorch_reference() {
-    let nets = features::default_nets_dir();
-    let net = features::Lite0::load(&nets.join(features::LITE0_FILE), tch::Device::Cpu).unwrap();
+    let nets = atelier_host::nets::default_dir();
+    let net = features::Lite0::load(&nets.join(atelier_host::nets::LITE0_FILE), tch::Device::Cpu).unwrap();
     let reference: std::collections::HashMap<String, tch::Tensor> =
         tch::Tensor::read_safetensors(nets.join("efficientnet-lite0-reference.safetensors"))
             .expect("run scripts/feature-nets.sh")

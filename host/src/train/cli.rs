@@ -146,7 +146,7 @@ impl TrainArgs {
             time_limit: self.time_limit,
             generator: self.generator.config(),
             loss_net: self.loss_net,
-            nets_dir: self.nets.unwrap_or_else(super::features::default_nets_dir),
+            nets_dir: self.nets.unwrap_or_else(crate::nets::default_dir),
             gram: self.gram,
             progress: !self.quiet,
             stop,

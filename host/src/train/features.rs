@@ -51,8 +51,6 @@ pub enum GramKind {
     Softmax,
 }
 
-pub use crate::nets::{LITE0_FILE, default_dir as default_nets_dir};
-
 /// Why a feature network cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LossNetError {
@@ -194,7 +192,7 @@ pub fn load_loss_net(
     device: Device,
 ) -> Result<Box<dyn LossNet>, LossNetError> {
     Ok(match kind {
-        LossNetKind::Lite0 => Box::new(Lite0::load(&nets_dir.join(LITE0_FILE), device)?),
+        LossNetKind::Lite0 => Box::new(Lite0::load(&nets_dir.join(crate::nets::LITE0_FILE), device)?),
         LossNetKind::Random => Box::new(RandomFeatures::new(TRAIN_FEATURE_SEED, device)),
     })
 }
