@@ -48,6 +48,13 @@ pub struct MirrorConfig {
     pub show_style: Option<bool>,
     pub hold_frames: Option<u32>,
     pub report: Option<bool>,
+    /// Serial control port, e.g. `/dev/ttyACM0`.
+    pub serial: Option<PathBuf>,
+    pub serial_baud: Option<u32>,
+    /// Where uploads, deployed models and the chosen style are kept.
+    pub state_dir: Option<PathBuf>,
+    /// Bearer token the HTTP API and preview require; needed to listen beyond loopback.
+    pub api_token: Option<String>,
 }
 
 /// The `output` key: one URI or a list of them.
@@ -124,6 +131,10 @@ impl MirrorConfig {
             show_style: over.show_style.or(self.show_style),
             hold_frames: over.hold_frames.or(self.hold_frames),
             report: over.report.or(self.report),
+            serial: over.serial.or(self.serial),
+            serial_baud: over.serial_baud.or(self.serial_baud),
+            state_dir: over.state_dir.or(self.state_dir),
+            api_token: over.api_token.or(self.api_token),
         }
     }
 
@@ -156,6 +167,21 @@ impl MirrorConfig {
                 return Err(invalid("output", format!("`{a}` is listed twice")));
             }
         }
+        let serial_baud = self.serial_baud.unwrap_or(crate::control::serial::DEFAULT_BAUD);
+        if !(300..=4_000_000).contains(&serial_baud) {
+            return Err(invalid(
+                "serial_baud",
+                format!("{serial_baud} is out of range; accepted: 300..=4000000"),
+            ));
+        }
+        if let Some(token) = &self.api_token
+            && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "api_token",
+                "must be at least 16 characters without spaces (e.g. `openssl rand -hex 16`)".into(),
+            ));
+        }
         if self.frames == Some(0) {
             return Err(invalid("frames", "0 frames would do nothing; omit it to run until stopped".into()));
         }
@@ -179,6 +205,10 @@ impl MirrorConfig {
             show_style: self.show_style.unwrap_or(true),
             hold_frames: self.hold_frames.unwrap_or(fps.round() as u32 * 5).max(1),
             report: self.report.unwrap_or(false),
+            serial: self.serial,
+            serial_baud,
+            state_dir: self.state_dir,
+            api_token: self.api_token,
         })
     }
 }
@@ -211,12 +241,18 @@ pub struct Settings {
     pub show_style: bool,
     pub hold_frames: u32,
     pub report: bool,
+    pub serial: Option<PathBuf>,
+    pub serial_baud: u32,
+    /// `None`: [`Settings::DEFAULT_STATE_DIR`] when writable, else the user's state directory.
+    pub state_dir: Option<PathBuf>,
+    pub api_token: Option<String>,
 }
 
 impl Settings {
     pub const DEFAULT_CAPTURE_SIZE: Size = Size::new(640, 480);
     pub const DEFAULT_MODEL_SIZE: Size = Size::new(320, 240);
     pub const DEFAULT_PREVIEW: &'static str = "127.0.0.1:8080";
+    pub const DEFAULT_STATE_DIR: &'static str = "/var/lib/atelier";
 }
 
 #[cfg(test)]

@@ -23,6 +23,16 @@ pub fn flip_horizontal(image: &mut RgbImage) {
     }
 }
 
+/// Mixes `under` into `over` in place: `over = a·over + (1−a)·under` (same sizes), so a style
+/// can be shown at part strength over the camera picture.
+pub fn blend(over: &mut RgbImage, under: &RgbImage, a: f32) {
+    debug_assert_eq!(over.dimensions(), under.dimensions());
+    let a = (a.clamp(0.0, 1.0) * 256.0) as u16;
+    for (o, u) in over.iter_mut().zip(under.iter()) {
+        *o = ((*o as u16 * a + *u as u16 * (256 - a)) >> 8) as u8;
+    }
+}
+
 /// How a resize handles a different aspect ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "String")]
@@ -135,6 +145,17 @@ mod tests {
         assert_eq!(img.get_pixel(0, 0).0, [2, 0, 7]);
         assert_eq!(img.get_pixel(1, 1).0, [1, 1, 7]);
         assert_eq!(img.get_pixel(2, 1).0, [0, 1, 7]);
+    }
+
+    #[test]
+    fn blend_mixes_by_strength() {
+        let under = RgbImage::from_pixel(2, 1, image::Rgb([0, 100, 200]));
+        let mut over = RgbImage::from_pixel(2, 1, image::Rgb([200, 100, 0]));
+        blend(&mut over, &under, 0.25);
+        assert_eq!(over.get_pixel(1, 0).0, [50, 100, 150]);
+        let mut full = RgbImage::from_pixel(1, 1, image::Rgb([255, 7, 9]));
+        blend(&mut full, &RgbImage::new(1, 1), 1.0);
+        assert_eq!(full.get_pixel(0, 0).0, [255, 7, 9]);
     }
 
     #[test]

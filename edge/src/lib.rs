@@ -7,6 +7,7 @@
 pub mod canvas;
 pub mod config;
 pub mod contract;
+pub mod control;
 pub mod engine;
 pub mod frame;
 pub mod imageops;

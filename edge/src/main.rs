@@ -3,10 +3,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
 
 use anyhow::{Context, Result};
 use atelier_edge::Size;
 use atelier_edge::config::{MirrorConfig, Outputs, Settings};
+use atelier_edge::control::Controller;
+use atelier_edge::control::controller::{ControllerOptions, Factory, device_id};
+use atelier_edge::control::serial::{self, SerialOptions};
+use atelier_edge::control::store::{ModelStore, Slot};
 use atelier_edge::engine::{Engine, EngineOptions, Precision};
 use atelier_edge::imageops::Fit;
 use atelier_edge::overlay::OverlayOptions;
@@ -90,6 +96,21 @@ struct Cli {
     /// Print a JSON report (fps, inference time, drops) when the run ends.
     #[arg(long)]
     report: bool,
+    /// Serial control port (line protocol, docs/control.md), e.g. /dev/ttyACM0; reopened when
+    /// unplugged.
+    #[arg(long, value_name = "PORT")]
+    serial: Option<PathBuf>,
+    /// Baud rate of the serial control port [default: 115200].
+    #[arg(long, value_name = "BAUD")]
+    serial_baud: Option<u32>,
+    /// Where deployed models and the chosen style are kept [default: /var/lib/atelier, else
+    /// ~/.local/state/atelier when that is not writable].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Token the HTTP API and preview require (`Authorization: Bearer TOKEN`); needed to serve
+    /// beyond loopback. Prefer the config file or ATELIER_API_TOKEN over the command line.
+    #[arg(long, value_name = "TOKEN", env = "ATELIER_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
 }
 
 impl Cli {
@@ -114,6 +135,10 @@ impl Cli {
             show_style: None,
             hold_frames: self.hold_frames,
             report: self.report.then_some(true),
+            serial: self.serial.clone(),
+            serial_baud: self.serial_baud,
+            state_dir: self.state_dir.clone(),
+            api_token: self.api_token.clone(),
         }
     }
 }
@@ -157,17 +182,13 @@ fn run(cli: Cli) -> Result<()> {
         precision: settings.precision,
         ..EngineOptions::default()
     };
-    let engine = match &settings.model {
-        Some(path) => Engine::load(path, options)?,
-        None => Engine::from_bytes(DEFAULT_MODEL, "built-in default model", options)?,
+    let factory = match &settings.model {
+        Some(path) => Factory::File(path.clone()),
+        None => Factory::Builtin { bytes: DEFAULT_MODEL, name: "built-in default model".into() },
     };
-    let style = match &settings.style {
-        Some(mix) => {
-            mix.weights(engine.styles()).map_err(|e| anyhow::anyhow!("--style: {e}"))?;
-            mix.clone()
-        }
-        None => StyleMix::single(&engine.styles()[0]),
-    };
+    let mut store = open_state_dir(settings.state_dir.as_deref())?;
+    let (engine, slot) = startup_model(&factory, store.as_mut(), options)?;
+    let style = startup_style(&settings, store.as_ref(), &engine)?;
     let source_spec = choose_input(&settings);
     let source = source_spec
         .open(SourceOptions {
@@ -205,11 +226,115 @@ fn run(cli: Cli) -> Result<()> {
         mirror: settings.mirror,
         overlay: OverlayOptions { show_style: settings.show_style, show_fps: settings.show_fps },
     };
-    let report = pipeline::run(source, engine, sink, &config, &style, stop, None)?;
+    let (remote, link) = pipeline::link();
+    let controller = Arc::new(Controller::new(
+        remote,
+        ControllerOptions {
+            factory,
+            engine: options,
+            model_size: settings.model_size,
+            device_id: device_id(),
+        },
+        store,
+        &slot,
+        engine.styles().to_vec(),
+    ));
+    let serial = settings.serial.clone().map(|path| {
+        let (controller, stop) = (controller.clone(), stop.clone());
+        let options = SerialOptions { path, baud: settings.serial_baud };
+        thread::Builder::new()
+            .name("serial".into())
+            .spawn(move || serial::serve(&controller, &options, &stop))
+            .expect("spawn serial thread")
+    });
+    let result = pipeline::run(source, engine, sink, &config, &style, stop.clone(), Some(link));
+    stop.stop();
+    if let Some(serial) = serial {
+        let _ = serial.join();
+    }
+    let report = result?;
     if settings.report {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// The state directory named, else the default one when it can be used, else the user's; `None`
+/// (no uploads, nothing remembered) only when no default works.
+fn open_state_dir(named: Option<&std::path::Path>) -> Result<Option<ModelStore>> {
+    if let Some(dir) = named {
+        return Ok(Some(ModelStore::open(dir)?));
+    }
+    let user = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .map(|d| d.join("atelier"));
+    let mut why = vec![];
+    for dir in std::iter::once(PathBuf::from(Settings::DEFAULT_STATE_DIR)).chain(user) {
+        match ModelStore::open(&dir) {
+            Ok(store) => {
+                if !why.is_empty() {
+                    eprintln!("atelier-mirror: state directory {} ({})", dir.display(), why.join("; "));
+                }
+                return Ok(Some(store));
+            }
+            Err(e) => {
+                why.push(format!("{} not usable", dir.display()).to_string() + &format!(": {}", e.message))
+            }
+        }
+    }
+    eprintln!(
+        "atelier-mirror: no state directory ({}); uploads are off and choices are not kept",
+        why.join("; ")
+    );
+    Ok(None)
+}
+
+/// The model to start with: the one last activated over control when it still loads, else the
+/// factory model (built in or `--model`).
+fn startup_model(
+    factory: &Factory,
+    store: Option<&mut ModelStore>,
+    options: EngineOptions,
+) -> Result<(Engine, Slot)> {
+    if let Some(store) = store
+        && let Slot::Deployed(sha) = store.state().active.clone()
+    {
+        let path = store.model_path(&sha);
+        match Engine::load(&path, options) {
+            Ok(engine) => {
+                eprintln!(
+                    "atelier-mirror: using the model deployed over control ({}); ROLLBACK or ACTIVATE factory returns to the factory model",
+                    path.display()
+                );
+                return Ok((engine, Slot::Deployed(sha)));
+            }
+            Err(e) => {
+                eprintln!("atelier-mirror: the deployed model cannot be used ({e}); using the factory model");
+                store.forget(&Slot::Deployed(sha))?;
+            }
+        }
+    }
+    Ok((factory.load(options).map_err(|e| anyhow::anyhow!(e.message))?, Slot::Factory))
+}
+
+/// The style chosen over control last time when the model has it, else `--style`, else the
+/// model's first.
+fn startup_style(settings: &Settings, store: Option<&ModelStore>, engine: &Engine) -> Result<StyleMix> {
+    let kept = store.and_then(|s| s.state().style.as_deref()).and_then(|s| s.parse::<StyleMix>().ok());
+    if let Some(mix) = kept.filter(|m| m.weights(engine.styles()).is_ok()) {
+        if settings.style.as_ref().is_some_and(|s| *s != mix) {
+            eprintln!("atelier-mirror: style {} (chosen over control) instead of --style", mix.label());
+        }
+        return Ok(mix);
+    }
+    match &settings.style {
+        Some(mix) => {
+            mix.weights(engine.styles()).map_err(|e| anyhow::anyhow!("--style: {e}"))?;
+            Ok(mix.clone())
+        }
+        None => Ok(StyleMix::single(&engine.styles()[0])),
+    }
 }
 
 /// The input named, else the first camera, else the built-in demo; says which and why.

@@ -52,6 +52,21 @@ impl StyleMix {
     }
 }
 
+/// The form [`FromStr`](std::str::FromStr) reads: `name`, or `a=0.3,b=0.7`.
+impl std::fmt::Display for StyleMix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.parts.as_slice() {
+            [(name, _)] => f.write_str(name),
+            parts => {
+                for (i, (name, weight)) in parts.iter().enumerate() {
+                    write!(f, "{}{name}={weight}", if i > 0 { "," } else { "" })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 impl std::str::FromStr for StyleMix {
     type Err = String;
     fn from_str(s: &str) -> Result<StyleMix, String> {
@@ -105,5 +120,8 @@ mod tests {
     fn labels() {
         assert_eq!("a".parse::<StyleMix>().unwrap().label(), "a");
         assert_eq!("a=1,b=3".parse::<StyleMix>().unwrap().label(), "a 25% + b 75%");
+        for spec in ["a", "a=0.25,b=0.75"] {
+            assert_eq!(spec.parse::<StyleMix>().unwrap().to_string(), spec);
+        }
     }
 }

@@ -11,20 +11,24 @@
 //! latency. Work is split so a 4-core Pi keeps one core on tract and the others on image work.
 //! When the source is away (a camera unplugged) the capture thread records why, and the output
 //! thread shows the last picture dimmed with the reason until frames return.
+//!
+//! Control (serial, HTTP) reaches a running pipeline only through its [`link`]: [`Command`]s in,
+//! a [`Status`] snapshot out. Commands are applied between frames by the inference thread.
 
+pub mod link;
 pub mod slot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use link::{Command, Link, Remote, Status, link};
 pub use slot::{LatestSlot, Taken};
 
 use crate::engine::{Engine, EngineError};
 use crate::frame::{Frame, Size};
-use crate::imageops::{Fit, Scaler, flip_horizontal};
+use crate::imageops::{Fit, Scaler, blend, flip_horizontal};
 use crate::overlay::{self, OverlayOptions};
 use crate::sink::{Sink, SinkError};
 use crate::source::{Source, SourceError, SourceStats};
@@ -46,12 +50,6 @@ pub struct PipelineConfig {
     /// Flip left to right, as a mirror does.
     pub mirror: bool,
     pub overlay: OverlayOptions,
-}
-
-/// Changes applied between frames, e.g. from a control panel.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    SetStyle(StyleMix),
 }
 
 /// Why the pipeline stopped with an error.
@@ -111,6 +109,12 @@ struct Stylized {
     style: Arc<str>,
 }
 
+/// Settings control may change while the pipeline runs, read by the stage that applies them.
+struct Switches {
+    mirror: AtomicBool,
+    display: AtomicBool,
+}
+
 /// Stops a running pipeline from another thread (Ctrl-C, a test).
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle(Arc<AtomicBool>);
@@ -135,10 +139,15 @@ pub fn run(
     config: &PipelineConfig,
     style: &StyleMix,
     stop: StopHandle,
-    commands: Option<Receiver<Command>>,
+    link: Option<Link>,
 ) -> Result<Report, PipelineError> {
     engine.set_style_weights(&style.weights(engine.styles()).map_err(EngineError::Style)?)?;
     engine.prepare(config.model_size)?;
+    let link = link.unwrap_or_else(|| link::link().1);
+    let switches =
+        Arc::new(Switches { mirror: AtomicBool::new(config.mirror), display: AtomicBool::new(true) });
+    link.started(&engine, style, config.mirror);
+    let board = link.board();
     let to_model: Arc<LatestSlot<Frame>> = Arc::new(LatestSlot::new());
     let to_output: Arc<LatestSlot<Stylized>> = Arc::new(LatestSlot::new());
     let stats = Arc::new(Mutex::new(Report::default()));
@@ -154,10 +163,17 @@ pub fn run(
     };
 
     let capture = {
-        let (slot, stop, shutdown, stats, status, config) =
-            (to_model.clone(), stop.clone(), shutdown.clone(), stats.clone(), status.clone(), config.clone());
+        let (slot, stop, shutdown, stats, status, config, switches) = (
+            to_model.clone(),
+            stop.clone(),
+            shutdown.clone(),
+            stats.clone(),
+            status.clone(),
+            config.clone(),
+            switches.clone(),
+        );
         thread::Builder::new().name("capture".into()).spawn(move || {
-            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats, &status);
+            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats, &status, &switches);
             shutdown();
             result
         })
@@ -165,10 +181,18 @@ pub fn run(
     .expect("spawn capture thread");
 
     let inference = {
-        let (input, output, shutdown, stats, label) =
-            (to_model.clone(), to_output.clone(), shutdown.clone(), stats.clone(), style.label());
+        let (input, output, shutdown, stats, label, switches, status) = (
+            to_model.clone(),
+            to_output.clone(),
+            shutdown.clone(),
+            stats.clone(),
+            style.label(),
+            switches.clone(),
+            status.clone(),
+        );
         thread::Builder::new().name("inference".into()).spawn(move || {
-            let result = inference_loop(&mut engine, &input, &output, commands, label, &stats);
+            let result =
+                inference_loop(&mut engine, &input, &output, &link, label, &stats, &switches, &status);
             shutdown();
             result
         })
@@ -176,16 +200,19 @@ pub fn run(
     .expect("spawn inference thread");
 
     let output = {
-        let (input, stop, shutdown, stats, status, config) = (
+        let (input, stop, shutdown, stats, status, config, switches, board) = (
             to_output.clone(),
             stop.clone(),
             shutdown.clone(),
             stats.clone(),
             status.clone(),
             config.clone(),
+            switches.clone(),
+            board,
         );
         thread::Builder::new().name("output".into()).spawn(move || {
-            let result = output_loop(sink.as_mut(), &input, &stop, &config, &stats, &status);
+            let result =
+                output_loop(sink.as_mut(), &input, &stop, &config, &stats, &status, &switches, &board);
             shutdown();
             result
         })
@@ -215,6 +242,7 @@ fn capture_loop(
     config: &PipelineConfig,
     stats: &Mutex<Report>,
     status: &SourceStatus,
+    switches: &Switches,
 ) -> Result<(), SourceError> {
     let period = Duration::from_secs_f32(1.0 / config.fps.max(0.1));
     let mut scaler = Scaler::new();
@@ -248,7 +276,7 @@ fn capture_loop(
             lock(stats).source_unavailable_seconds += since.elapsed().as_secs_f64();
         }
         let mut small = scaler.resize(&frame.image, config.model_size, Fit::Cover);
-        if config.mirror {
+        if switches.mirror.load(Ordering::Relaxed) {
             flip_horizontal(&mut small);
         }
         frame.image = small;
@@ -270,35 +298,82 @@ fn lock(stats: &Mutex<Report>) -> std::sync::MutexGuard<'_, Report> {
     stats.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How often the inference thread looks for commands while no frame arrives (camera away).
+const COMMAND_POLL: Duration = Duration::from_millis(100);
+
+#[allow(clippy::too_many_arguments)]
 fn inference_loop(
     engine: &mut Engine,
     input: &LatestSlot<Frame>,
     output: &LatestSlot<Stylized>,
-    commands: Option<Receiver<Command>>,
+    link: &Link,
     label: String,
     stats: &Mutex<Report>,
+    switches: &Switches,
+    status: &SourceStatus,
 ) -> Result<(), EngineError> {
     let mut style: Arc<str> = label.into();
-    while let Some(mut frame) = input.take() {
-        for command in commands.iter().flat_map(|c| c.try_iter()) {
+    let mut strength = 1.0f32;
+    loop {
+        let mut frame = match input.take_timeout(COMMAND_POLL) {
+            Taken::Item(frame) => Some(frame),
+            Taken::TimedOut => None,
+            Taken::Closed => break,
+        };
+        for command in link.commands() {
             match command {
                 Command::SetStyle(mix) => match mix.weights(engine.styles()) {
                     Ok(weights) => {
                         engine.set_style_weights(&weights)?;
                         style = mix.label().into();
+                        link.update(|s| s.set_style(&mix));
                     }
                     Err(e) => tracing::warn!("ignoring style command: {e}"),
                 },
+                Command::SetStrength(s) => {
+                    strength = s.clamp(0.0, 1.0);
+                    link.update(|st| st.strength = strength);
+                }
+                Command::SetMirror(on) => {
+                    switches.mirror.store(on, Ordering::Relaxed);
+                    link.update(|s| s.mirror = on);
+                }
+                Command::SetDisplay(on) => {
+                    switches.display.store(on, Ordering::Relaxed);
+                    link.update(|s| s.display_on = on);
+                }
+                Command::SwapModel { engine: new, style: mix } => {
+                    tracing::info!("model {} replaces {}", new.name(), engine.name());
+                    *engine = *new;
+                    style = mix.label().into();
+                    link.update(|s| {
+                        s.model = engine.name().to_string();
+                        s.styles = engine.styles().to_vec();
+                        s.set_style(&mix);
+                    });
+                }
             }
         }
+        link.update(|s| {
+            s.camera_away = status.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|a| a.why.clone())
+        });
+        let Some(mut frame) = frame.take() else { continue };
         let t0 = Instant::now();
-        frame.image = engine.stylize(&frame.image)?;
+        let mut stylized = engine.stylize(&frame.image)?;
+        if strength < 1.0 {
+            blend(&mut stylized, &frame.image, strength);
+        }
+        frame.image = stylized;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         {
             let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
             s.frames_stylized += 1;
             s.inference_ms_mean += (ms - s.inference_ms_mean) / s.frames_stylized as f64;
             s.inference_ms_max = s.inference_ms_max.max(ms);
+            link.update(|st| {
+                st.record_inference(ms, &s);
+                st.dropped_frames = input.dropped() + output.dropped();
+            });
         }
         if !output.put(Stylized { frame, style: style.clone() }) {
             break;
@@ -307,6 +382,7 @@ fn inference_loop(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn output_loop(
     sink: &mut dyn Sink,
     input: &LatestSlot<Stylized>,
@@ -314,15 +390,29 @@ fn output_loop(
     config: &PipelineConfig,
     stats: &Mutex<Report>,
     status: &SourceStatus,
+    switches: &Switches,
+    board: &link::StatusBoard,
 ) -> Result<(), SinkError> {
     let mut scaler = Scaler::new();
     let mut fps = FpsMeter::default();
     let mut out = 0u64;
+    let mut display_on = true;
     // The last picture before its overlay, kept to show under a "camera disconnected" notice.
     let mut last: Option<Frame> = None;
     let mut showing_notice = false;
     loop {
         let taken = input.take_timeout(NOTICE_PERIOD);
+        let wanted = switches.display.load(Ordering::Relaxed);
+        if wanted != display_on {
+            switch_display(sink, wanted, config.output_size)?;
+            display_on = wanted;
+        }
+        if !display_on {
+            if matches!(taken, Taken::Closed) || stop.is_stopped() {
+                break;
+            }
+            continue;
+        }
         let away = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Stylized { frame, style } = match (taken, away) {
             (Taken::Closed, _) => break,
@@ -360,7 +450,11 @@ fn output_loop(
         if last.is_none() || out.is_multiple_of(8) {
             last = Some(picture.clone());
         }
-        overlay::draw(&mut picture.image, config.overlay, &style, fps.tick());
+        let now = fps.tick();
+        overlay::draw(&mut picture.image, config.overlay, &style, now);
+        if let Some(now) = now {
+            board.update(|s| s.fps = now as f64);
+        }
         let captured = picture.captured;
         if !present(sink, picture)? {
             stop.stop();
@@ -386,6 +480,17 @@ fn output_loop(
         }
     }
     Ok(())
+}
+
+/// Turns the screen off (its own power control where it has one, else a black picture) or
+/// back on; the next frame after "on" repaints it.
+fn switch_display(sink: &mut dyn Sink, on: bool, size: Size) -> Result<(), SinkError> {
+    tracing::info!("display {}", if on { "on" } else { "off" });
+    match sink.power() {
+        Some(power) => power.set_power(on),
+        None if !on => sink.write(Frame::new(0, image::RgbImage::new(size.width, size.height))),
+        None => Ok(()),
+    }
 }
 
 /// Writes to the sink; `Ok(false)` when the viewer closed it (a window), which stops the mirror
