@@ -11,6 +11,7 @@ use atelier_edge::Size;
 use atelier_edge::config::{MirrorConfig, Outputs, Settings};
 use atelier_edge::control::Controller;
 use atelier_edge::control::controller::{ControllerOptions, Factory, device_id};
+use atelier_edge::control::http::HttpOptions;
 use atelier_edge::control::serial::{self, SerialOptions};
 use atelier_edge::control::store::{ModelStore, Slot};
 use atelier_edge::engine::{Engine, EngineOptions, Precision};
@@ -197,7 +198,21 @@ fn run(cli: Cli) -> Result<()> {
             fps: settings.capture_fps,
         })
         .context("cannot open the input")?;
-    let sink = open_outputs(&settings)?;
+    let (remote, link) = pipeline::link();
+    let controller = Arc::new(Controller::new(
+        remote,
+        ControllerOptions {
+            factory,
+            engine: options,
+            model_size: settings.model_size,
+            device_id: device_id(),
+        },
+        store,
+        &slot,
+        engine.styles().to_vec(),
+    ));
+    let http = HttpOptions { token: settings.api_token.clone(), controller: Some(controller.clone()) };
+    let sink = open_outputs(&settings, http)?;
     eprintln!(
         "atelier-mirror: model {} ({} styles: {})",
         engine.name(),
@@ -226,19 +241,6 @@ fn run(cli: Cli) -> Result<()> {
         mirror: settings.mirror,
         overlay: OverlayOptions { show_style: settings.show_style, show_fps: settings.show_fps },
     };
-    let (remote, link) = pipeline::link();
-    let controller = Arc::new(Controller::new(
-        remote,
-        ControllerOptions {
-            factory,
-            engine: options,
-            model_size: settings.model_size,
-            device_id: device_id(),
-        },
-        store,
-        &slot,
-        engine.styles().to_vec(),
-    ));
     let serial = settings.serial.clone().map(|path| {
         let (controller, stop) = (controller.clone(), stop.clone());
         let options = SerialOptions { path, baud: settings.serial_baud };
@@ -358,10 +360,10 @@ fn choose_input(settings: &Settings) -> SourceSpec {
 /// the framebuffer), else the preview.
 /// A screen chosen here that cannot be opened falls back to the preview with the reason;
 /// outputs named on the command line must open.
-fn open_outputs(settings: &Settings) -> Result<Box<dyn Sink>> {
-    let options = SinkOptions { rotation: settings.rotate };
+fn open_outputs(settings: &Settings, http: HttpOptions) -> Result<Box<dyn Sink>> {
+    let options = SinkOptions { rotation: settings.rotate, http };
     if !settings.output.is_empty() {
-        let tee = Tee::open(&settings.output, options).context("cannot open the output")?;
+        let tee = Tee::open(&settings.output, options.clone()).context("cannot open the output")?;
         return Ok(if settings.output.len() == 1 { tee.into_single() } else { Box::new(tee) });
     }
     let preview = SinkSpec::Mjpeg(Settings::DEFAULT_PREVIEW.parse().expect("valid address"));
@@ -377,7 +379,7 @@ fn open_outputs(settings: &Settings) -> Result<Box<dyn Sink>> {
         None
     };
     if let Some(spec) = screen {
-        match spec.open(options) {
+        match spec.open(options.clone()) {
             Ok(sink) => {
                 eprintln!("atelier-mirror: no --output given; using the screen ({spec})");
                 return Ok(sink);

@@ -121,17 +121,21 @@ impl From<SinkSpec> for String {
 }
 
 /// Settings shared by the sinks.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct SinkOptions {
     /// How screens are turned (portrait mirrors); previews and files stay upright.
     pub rotation: Rotation,
+    /// What the preview's HTTP server also serves (API, token).
+    pub http: crate::control::http::HttpOptions,
 }
 
 impl SinkSpec {
     pub fn open(&self, options: SinkOptions) -> Result<Box<dyn Sink>, SinkError> {
         Ok(match self {
             SinkSpec::Png(dir) => Box::new(crate::sinks::png::PngDir::create(dir)?),
-            SinkSpec::Mjpeg(addr) => Box::new(crate::sinks::mjpeg::MjpegServer::bind(*addr)?),
+            SinkSpec::Mjpeg(addr) => {
+                Box::new(crate::sinks::mjpeg::MjpegServer::bind(*addr, options.http.clone())?)
+            }
             SinkSpec::Null => Box::new(crate::sinks::null::Discard),
             SinkSpec::Drm(spec) => Box::new(crate::sinks::drm::DrmDisplay::open(spec, options.rotation)?),
             SinkSpec::Fb(path) => Box::new(crate::sinks::fbdev::Framebuffer::open(path, options.rotation)?),
@@ -170,7 +174,7 @@ impl Tee {
 
     /// Opens every output; the first failure names its URI.
     pub fn open(specs: &[SinkSpec], options: SinkOptions) -> Result<Tee, SinkError> {
-        Ok(Tee::new(specs.iter().map(|s| s.open(options)).collect::<Result<_, _>>()?))
+        Ok(Tee::new(specs.iter().map(|s| s.open(options.clone())).collect::<Result<_, _>>()?))
     }
 }
 

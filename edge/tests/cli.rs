@@ -156,3 +156,22 @@ fn list_devices_always_answers() {
         assert!(text.contains(section), "{text}");
     }
 }
+
+/// Frames and controls must not reach the network without a token.
+#[test]
+fn serving_beyond_loopback_needs_a_token() {
+    let out = mirror()
+        .args(["--frames", "1", "--output", "mjpeg://0.0.0.0:0"])
+        .env_remove("ATELIER_API_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("needs an API token") && stderr.contains("127.0.0.1"), "{stderr}");
+    let out = mirror()
+        .args(["--frames", "1", "--api-token", "short", "--output", "mjpeg://0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("at least 16 characters"), "{stderr}");
+}

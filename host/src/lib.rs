@@ -3,6 +3,7 @@
 //! engine the mirror uses, so figures measured here are the mirror's figures.
 
 pub mod bench;
+pub mod ctl;
 pub mod eval;
 pub mod generator;
 pub mod images;

@@ -37,6 +37,33 @@ enum Command {
     },
     /// Write a freshly initialised generator as an ONNX model.
     Export(ExportArgs),
+    /// Send one command to a mirror, e.g. `atelier ctl --serial /dev/ttyACM0 style the-scream`
+    /// (commands: docs/control.md).
+    Ctl {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The command and its arguments, as on the serial line: status, styles, style NAME,
+        /// next, display off, model ...
+        #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Upload a model to a mirror (resuming an interrupted upload), let it verify and test-run
+    /// the model, then activate it.
+    Deploy {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Upload and verify only; activate later with `atelier ctl ... activate SHA256`.
+        #[arg(long)]
+        no_activate: bool,
+        /// Keep reconnecting this long when the port or the mirror goes away, in seconds.
+        #[arg(long, default_value_t = 300, value_name = "S")]
+        retry_for: u64,
+        /// Bytes per chunk [default: 3072 over serial, 1 MiB over HTTP].
+        #[arg(long, value_name = "BYTES")]
+        chunk: Option<usize>,
+        #[arg(value_name = "MODEL.onnx")]
+        model: PathBuf,
+    },
     /// Print a model's contract metadata as JSON (after validating it).
     Info {
         #[arg(long, value_name = "FILE")]
@@ -107,6 +134,36 @@ struct StylizeArgs {
     /// Output folder; each input becomes OUT_DIR/<stem>.png.
     #[arg(short, long = "out", value_name = "OUT_DIR")]
     out: PathBuf,
+}
+
+/// Which mirror: its serial port or its URL.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false, id = "mirror")]
+struct TargetArgs {
+    /// The mirror's serial control port, e.g. /dev/ttyACM0 or /dev/ttyUSB0.
+    #[arg(long, value_name = "PORT", group = "mirror")]
+    serial: Option<PathBuf>,
+    /// Baud rate for --serial.
+    #[arg(long, default_value_t = 115_200, value_name = "BAUD")]
+    baud: u32,
+    /// The mirror's HTTP address, e.g. http://mirror.local:8080
+    #[arg(long, value_name = "URL", group = "mirror")]
+    url: Option<String>,
+    /// API token for --url (or ATELIER_API_TOKEN).
+    #[arg(long, value_name = "TOKEN", env = "ATELIER_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> atelier_host::ctl::Target {
+        match (&self.serial, &self.url) {
+            (Some(port), _) => atelier_host::ctl::Target::Serial { port: port.clone(), baud: self.baud },
+            (None, Some(url)) => {
+                atelier_host::ctl::Target::Url { url: url.clone(), token: self.token.clone() }
+            }
+            (None, None) => unreachable!("clap requires one of --serial and --url"),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +245,30 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Export(args) => export(args),
+        Command::Ctl { target, command } => {
+            println!("{}", atelier_host::ctl::ctl(&target.target(), &command)?);
+            Ok(())
+        }
+        Command::Deploy { target, no_activate, retry_for, chunk, model } => {
+            let options = atelier_host::ctl::DeployOptions {
+                activate: !no_activate,
+                retry_for: std::time::Duration::from_secs(retry_for),
+                chunk,
+                progress: true,
+            };
+            let done = atelier_host::ctl::deploy(&target.target(), &model, &options)?;
+            println!(
+                "{} {} ({} bytes, {} sent in {:.1} s, {:.1} KiB/s): {}",
+                if done.activated { "activated" } else { "verified" },
+                done.sha256,
+                done.bytes,
+                done.sent,
+                done.seconds,
+                done.sent as f64 / 1024.0 / done.seconds.max(1e-9),
+                done.reply
+            );
+            Ok(())
+        }
         #[cfg(feature = "train")]
         Command::Train(args) => train(*args),
         #[cfg(not(feature = "train"))]

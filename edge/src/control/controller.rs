@@ -60,7 +60,19 @@ pub struct Controller {
     /// The latest verified upload, already prepared, so activation is a swap.
     staged: Mutex<Option<(String, Engine)>>,
     factory_sha: String,
+    /// A second copy of the active model for style thumbnails, with the pictures made so far.
+    thumbs: Mutex<Thumbnails>,
 }
+
+#[derive(Default)]
+struct Thumbnails {
+    sha256: String,
+    engine: Option<Engine>,
+    jpegs: std::collections::HashMap<String, Vec<u8>>,
+}
+
+/// Size of the style thumbnails on the control page.
+const THUMBNAIL: Size = Size::new(96, 72);
 
 impl Controller {
     /// `active` is the slot the pipeline was started with and `styles` its model's styles.
@@ -78,6 +90,7 @@ impl Controller {
             active: Mutex::new((placeholder(), None)),
             staged: Mutex::new(None),
             factory_sha,
+            thumbs: Mutex::new(Thumbnails::default()),
             options,
         };
         let current = controller.summary(active, styles);
@@ -151,6 +164,43 @@ impl Controller {
             version: env!("CARGO_PKG_VERSION"),
             protocol: super::PROTOCOL_VERSION,
         }
+    }
+
+    /// A small JPEG of a bundled demo portrait in one of the active model's styles, for the
+    /// control page's style buttons. Made with a separate engine, never from camera frames.
+    pub fn thumbnail(&self, style: &str) -> Result<Vec<u8>, ControlError> {
+        let active = lock(&self.active).0.clone();
+        if !active.styles.iter().any(|s| s == style) {
+            return Err(ControlError::not_found(format!("no style `{style}` in the active model")));
+        }
+        let mut thumbs = lock(&self.thumbs);
+        if thumbs.sha256 != active.sha256 {
+            *thumbs = Thumbnails { sha256: active.sha256.clone(), ..Thumbnails::default() };
+        }
+        if let Some(jpeg) = thumbs.jpegs.get(style) {
+            return Ok(jpeg.clone());
+        }
+        if thumbs.engine.is_none() {
+            let slot = match active.origin {
+                "deployed" => Slot::Deployed(active.sha256.clone()),
+                _ => Slot::Factory,
+            };
+            let options = EngineOptions { threads: 1, ..self.options.engine };
+            let engine = match slot {
+                Slot::Factory => self.options.factory.load(options)?,
+                Slot::Deployed(sha) => Engine::load(&self.store()?.model_path(&sha), options)
+                    .map_err(|e| ControlError::internal(e.to_string()))?,
+            };
+            thumbs.engine = Some(engine);
+        }
+        let engine = thumbs.engine.as_mut().expect("loaded above");
+        let internal = |e: crate::engine::EngineError| ControlError::internal(e.to_string());
+        engine.set_style(style).map_err(internal)?;
+        let picture = crate::sources::demo::sample(THUMBNAIL);
+        let out = engine.stylize(&picture).map_err(internal)?;
+        let jpeg = super::http::encode_jpeg(&out).map_err(ControlError::internal)?;
+        thumbs.jpegs.insert(style.to_string(), jpeg.clone());
+        Ok(jpeg)
     }
 
     fn running(&self) -> Result<Status, ControlError> {
@@ -283,7 +333,12 @@ impl Controller {
     fn activate(&self, sha: Option<String>) -> Result<Response, ControlError> {
         let slot = match sha.as_deref() {
             Some("factory") => Slot::Factory,
-            Some(sha) => Slot::Deployed(sha.to_ascii_lowercase()),
+            Some(sha) if super::store::is_sha256(sha) => Slot::Deployed(sha.to_ascii_lowercase()),
+            Some(_) => {
+                return Err(ControlError::bad_request(
+                    "ACTIVATE takes a SHA-256 (64 hex digits) or `factory`",
+                ));
+            }
             None => match self.store()?.state().verified.clone() {
                 Some(sha) => Slot::Deployed(sha),
                 None => {
@@ -322,8 +377,10 @@ impl Controller {
         let summary = self.summary(slot, engine.styles().to_vec());
         self.remote.send(Command::SwapModel { engine: Box::new(engine), style })?;
         let mut active = lock(&self.active);
-        let old = std::mem::replace(&mut active.0, summary);
-        active.1 = Some(old);
+        if active.0.sha256 != summary.sha256 {
+            let old = std::mem::replace(&mut active.0, summary);
+            active.1 = Some(old);
+        }
         tracing::info!("model {} ({}) activated", active.0.name, active.0.origin);
         Ok(())
     }

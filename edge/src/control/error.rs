@@ -1,7 +1,7 @@
 //! Errors a control request can end in, with an HTTP status as the code on every wire.
 
 /// A refused or failed request: `ERR <code> <message>` on the serial line, the same status and a
-/// JSON `{"error": message}` over HTTP.
+/// JSON `{"code": code, "error": message}` over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {message}")]
 pub struct ControlError {

@@ -93,8 +93,10 @@ pub fn parse(line: &str) -> Result<Request, ControlError> {
                 let offset = offset
                     .parse()
                     .map_err(|_| ControlError::bad_request("CHUNK: OFFSET must be a byte offset"))?;
-                let crc32 = u32::from_str_radix(crc, 16)
-                    .map_err(|_| ControlError::bad_request("CHUNK: CRC32 must be 8 hexadecimal digits"))?;
+                let crc32 = (crc.len() == 8)
+                    .then(|| u32::from_str_radix(crc, 16).ok())
+                    .flatten()
+                    .ok_or_else(|| ControlError::bad_request("CHUNK: CRC32 must be 8 hexadecimal digits"))?;
                 let data = base64::engine::general_purpose::STANDARD
                     .decode(data)
                     .map_err(|e| ControlError::bad_request(format!("CHUNK: data is not base64 ({e})")))?;

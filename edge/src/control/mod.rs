@@ -13,6 +13,7 @@
 
 pub mod controller;
 pub mod error;
+pub mod http;
 pub mod line;
 pub mod request;
 pub mod serial;

@@ -158,9 +158,12 @@ impl ModelStore {
         if !is_sha256(&sha256) {
             return Err(ControlError::bad_request("the SHA-256 must be 64 hexadecimal digits"));
         }
-        if size == 0 || size > MAX_MODEL_BYTES {
+        if size == 0 {
+            return Err(ControlError::bad_request("an upload needs a size of at least one byte"));
+        }
+        if size > MAX_MODEL_BYTES {
             return Err(ControlError::too_large(format!(
-                "a model must be 1 to {MAX_MODEL_BYTES} bytes; {size} declared"
+                "a model may have at most {MAX_MODEL_BYTES} bytes; {size} declared"
             )));
         }
         if self.model_path(&sha256).exists() {

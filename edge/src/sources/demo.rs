@@ -40,6 +40,12 @@ impl Demo {
     }
 }
 
+/// The first demo picture at `size`: a person to show a style on (style thumbnails).
+pub fn sample(size: Size) -> RgbImage {
+    let options = SourceOptions { size, hold_frames: 1, fps: 30.0 };
+    Demo::new(options).next_frame().expect("the demo always has a frame").image
+}
+
 /// The window of `portrait` with `size`'s aspect ratio that keeps its full width (or height, for a
 /// wider one), taken a quarter of the way down: head and shoulders, not the belt.
 fn stage(portrait: &RgbImage, size: Size, scaler: &mut Scaler) -> RgbImage {
