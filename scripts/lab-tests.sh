@@ -11,16 +11,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 export MIRROR="$target/debug/atelier-mirror" EXPECTED_PICTURE="$target/debug/examples/expected_picture"
-if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ]; then
+PANEL="$target/debug/examples/panel_upload"
+if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ] || [ ! -x "$PANEL" ]; then
   source scripts/ensure-rust.sh
-  "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture || exit 1
+  "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture --example panel_upload || exit 1
 fi
 if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -v xdpyinfo >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
 fi
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate window-xvfb)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug window-xvfb)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
     scenarios+=(aarch64-camera-drm)
@@ -35,7 +36,7 @@ for s in "${scenarios[@]}"; do
   case $s in
     window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
     aarch64-*) scripts/aarch64-lab.sh ;;
-    *) scripts/devlab.sh run --env "MIRROR=$MIRROR" "scripts/devlab/scenarios/$s.sh" ;;
+    *) scripts/devlab.sh run --env "MIRROR=$MIRROR" --env "PANEL=$PANEL" "scripts/devlab/scenarios/$s.sh" ;;
   esac
   rc=$?
   echo "lab: $s $([ $rc = 0 ] && echo passed || echo "FAILED ($rc)") in $(( $(date +%s) - start )) s (out/devlab/$s)"

@@ -303,6 +303,8 @@ fn an_interrupted_upload_resumes_and_only_activate_changes_the_model() {
     assert_eq!(m.ask(&begin), format!("OK OFFSET {offset} OF {size}"));
     let done = m.send_chunks(&bytes, offset, size, 4096);
     assert!(done.starts_with(&format!("OK VERIFIED {sha} styles=sketch,")), "{done}");
+    // Asked again (a panel that lost the reply), the kept model is verified at once.
+    assert!(m.ask(&begin).starts_with(&format!("OK VERIFIED {sha} styles=sketch,")));
     assert_eq!(m.controller.status().model, factory, "verified is not active");
 
     assert!(m.ask("ACTIVATE").starts_with("OK active=deployed:"));

@@ -243,8 +243,13 @@ impl Controller {
         let mut store = self.store()?;
         let offset = store.begin(size, sha256)?;
         let sha256 = sha256.to_ascii_lowercase();
-        let verified =
-            if offset == size { Some(self.describe(&Slot::Deployed(sha256.clone()))?) } else { None };
+        // (Not `describe`: it locks the store, which this guard holds.)
+        let verified = match offset == size {
+            true => {
+                Some(self.summary(&Slot::Deployed(sha256.clone()), styles_of(&store.model_path(&sha256))?))
+            }
+            false => None,
+        };
         if verified.is_some() && store.state().verified.as_deref() != Some(&sha256) {
             // Uploaded before and kept: make it the one `ACTIVATE` means.
             let path = store.model_path(&sha256);

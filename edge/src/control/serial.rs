@@ -21,7 +21,8 @@ use crate::pipeline::{Status, StopHandle};
 /// How long one read waits: the loop checks for stop and events this often.
 const READ_TICK: Duration = Duration::from_millis(100);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A replugged adapter is back in use within this; trying to open a missing device costs nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// A reply the host does not read within this long is dropped rather than blocking the mirror.
 const WRITE_PATIENCE: Duration = Duration::from_secs(2);
 

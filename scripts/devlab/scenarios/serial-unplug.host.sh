@@ -1,0 +1,21 @@
+#!/bin/bash
+# Host check for serial-unplug.sh: live, changing pictures while the port was gone, the upload
+# resumed (not restarted) after the replug, and the deployed model on screen afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+py=scripts/devlab/scenarios/screencheck.py
+for f in idle-unplugged-a idle-unplugged-b upload-unplugged-a upload-unplugged-b after-activate; do
+  "$LAB_PY" $py live "$LAB_OUT/$f.ppm" >/dev/null || { echo "no live picture on $f" >&2; exit 1; }
+done
+for pair in idle-unplugged upload-unplugged; do
+  if cmp -s "$LAB_OUT/$pair-a.ppm" "$LAB_OUT/$pair-b.ppm"; then
+    echo "$pair: the screen did not change in 8 s: frames stopped while the port was gone" >&2
+    exit 1
+  fi
+done
+at=$(cat "$LAB_OUT/unplugged-at.txt")
+resumed=$(sed -n 's/^offset \([0-9]*\) (resumed)$/\1/p' "$LAB_OUT/panel.log" | tail -1)
+[ "$resumed" -gt 0 ] || { echo "the upload started again from 0 after the replug" >&2; exit 1; }
+[ "$resumed" -le "$at" ] || { echo "resumed at $resumed, past the $at bytes sent" >&2; exit 1; }
+grep -c "went away" "$LAB_OUT/mirror.log" | awk '{ if ($1 < 2) { print "the mirror saw fewer than 2 unplugs" > "/dev/stderr"; exit 1 } }'
+echo "serial: reopened after 2 unplugs; upload unplugged at $at bytes, resumed at $resumed; deployed model shown"
