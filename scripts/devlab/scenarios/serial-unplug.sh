@@ -56,7 +56,8 @@ lab_replug_serial
 wait "$PANEL_PID" || { cat "$LAB_SHARE/panel.log" >&2; lab_fail "the panel's upload failed"; }
 grep -q "^activated OK active=deployed:" "$LAB_SHARE/panel.log" || lab_fail "not activated"
 mirror_wait_log "replaces"
-sleep 2
+# A few frames with the new model (~5 s each under TCG) before looking.
+sleep 15
 lab_screendump after-activate
 alive "after the activation"
 mirror_stop
