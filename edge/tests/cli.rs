@@ -63,7 +63,7 @@ fn embedded_default_serves_the_mjpeg_preview() {
     let mut body = Vec::new();
     for _ in 0..100 {
         let mut s = TcpStream::connect(&addr).unwrap();
-        write!(s, "GET /snapshot.jpg HTTP/1.1\r\n\r\n").unwrap();
+        write!(s, "GET /snapshot.jpg HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n").unwrap();
         body.clear();
         s.read_to_end(&mut body).unwrap();
         if body.starts_with(b"HTTP/1.1 200") {
