@@ -32,7 +32,13 @@ fn main() -> anyhow::Result<()> {
             model_size: Size::new(320, 240),
             device_id: "bench".into(),
         };
-        let controller = Arc::new(Controller::new(remote, options, Some(ModelStore::open(state.path())?), &Slot::Factory, vec![]));
+        let controller = Arc::new(Controller::new(
+            remote,
+            options,
+            Some(ModelStore::open(state.path())?),
+            &Slot::Factory,
+            vec![],
+        ));
         let (mut mirror_end, host_end) = TTYPort::pair()?;
         let target = Target::Serial { port: PathBuf::from(host_end.name().unwrap()), baud: 115_200 };
         let stop = StopHandle::new();
@@ -43,8 +49,12 @@ fn main() -> anyhow::Result<()> {
             })
         };
         let t0 = Instant::now();
-        let options =
-            DeployOptions { activate: false, retry_for: std::time::Duration::from_secs(5), chunk: None, progress: false };
+        let options = DeployOptions {
+            activate: false,
+            retry_for: std::time::Duration::from_secs(5),
+            chunk: None,
+            progress: false,
+        };
         let done = ctl::deploy(&target, &model, &options)?;
         let seconds = t0.elapsed().as_secs_f64();
         stop.stop();
