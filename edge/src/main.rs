@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use atelier_edge::Size;
 use atelier_edge::config::{MirrorConfig, Outputs, Settings};
 use atelier_edge::control::Controller;
-use atelier_edge::control::controller::{ControllerOptions, Factory, device_id};
+use atelier_edge::control::controller::{ControllerOptions, Factory, deployed_name, device_id};
 use atelier_edge::control::http::HttpOptions;
 use atelier_edge::control::serial::{self, SerialOptions};
 use atelier_edge::control::store::{ModelStore, Slot};
@@ -280,9 +280,7 @@ fn open_state_dir(named: Option<&std::path::Path>) -> Result<Option<ModelStore>>
                 }
                 return Ok(Some(store));
             }
-            Err(e) => {
-                why.push(format!("{} not usable", dir.display()).to_string() + &format!(": {}", e.message))
-            }
+            Err(e) => why.push(format!("{} not usable: {}", dir.display(), e.message)),
         }
     }
     eprintln!(
@@ -303,7 +301,10 @@ fn startup_model(
         && let Slot::Deployed(sha) = store.state().active.clone()
     {
         let path = store.model_path(&sha);
-        match Engine::load(&path, options) {
+        let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
+            Engine::from_bytes(&bytes, &deployed_name(&sha), options).map_err(|e| e.kind.to_string())
+        });
+        match loaded {
             Ok(engine) => {
                 eprintln!(
                     "atelier-mirror: using the model deployed over control ({}); ROLLBACK or ACTIVATE factory returns to the factory model",
@@ -312,7 +313,10 @@ fn startup_model(
                 return Ok((engine, Slot::Deployed(sha)));
             }
             Err(e) => {
-                eprintln!("atelier-mirror: the deployed model cannot be used ({e}); using the factory model");
+                eprintln!(
+                    "atelier-mirror: the deployed model {} cannot be used ({e}); using the factory model",
+                    path.display()
+                );
                 store.forget(&Slot::Deployed(sha))?;
             }
         }

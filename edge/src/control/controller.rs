@@ -2,7 +2,7 @@
 //! the chosen style in the [`ModelStore`]. Shared by every control channel (`Arc<Controller>`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use image::RgbImage;
 
@@ -151,7 +151,7 @@ impl Controller {
         }
     }
 
-    /// The pipeline's status, or 503 once it has stopped.
+    /// The pipeline's status (`running` is false once it has stopped).
     pub fn status(&self) -> Status {
         self.remote.status()
     }
@@ -292,7 +292,7 @@ impl Controller {
     /// Loads a model file, checks the contract, prepares it at the pipeline's size and runs it
     /// once on a test picture: only a model that passes may become active.
     fn check(&self, path: &Path, sha256: &str) -> Result<Engine, ControlError> {
-        let name = format!("deployed {}", short(sha256));
+        let name = deployed_name(sha256);
         let bytes =
             std::fs::read(path).map_err(|e| ControlError::internal(format!("{}: {e}", path.display())))?;
         let refuse = |e: String| {
@@ -436,6 +436,11 @@ fn placeholder() -> ModelSummary {
     ModelSummary { origin: "factory", name: String::new(), sha256: String::new(), styles: vec![] }
 }
 
+/// How a deployed model is named in the status and logs, whether activated now or at start.
+pub fn deployed_name(sha256: &str) -> String {
+    format!("deployed {}", short(sha256))
+}
+
 /// The first 12 hex digits, enough to tell models apart in a status line.
 fn short(sha: &str) -> String {
     sha.chars().take(12).collect()
@@ -461,6 +466,3 @@ pub fn device_id() -> String {
         .unwrap_or_default();
     short(&sha256_hex(format!("atelier:{}", raw.trim()).as_bytes()))
 }
-
-/// Shared by every channel.
-pub type SharedController = Arc<Controller>;

@@ -133,10 +133,6 @@ impl ModelStore {
         self.reserve = bytes;
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn state(&self) -> &State {
         &self.state
     }
@@ -359,7 +355,7 @@ pub fn is_sha256(s: &str) -> bool {
 
 /// Lower-case hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -373,11 +369,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// Writes a file so that after a crash it holds the old content or the new, never a mix.

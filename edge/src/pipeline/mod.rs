@@ -163,7 +163,7 @@ pub fn run(
     };
 
     let capture = {
-        let (slot, stop, shutdown, stats, status, config, switches) = (
+        let (slot, stop, shutdown, stats, status, config, switches, board) = (
             to_model.clone(),
             stop.clone(),
             shutdown.clone(),
@@ -171,9 +171,11 @@ pub fn run(
             status.clone(),
             config.clone(),
             switches.clone(),
+            board.clone(),
         );
         thread::Builder::new().name("capture".into()).spawn(move || {
-            let result = capture_loop(source.as_mut(), &slot, &stop, &config, &stats, &status, &switches);
+            let result =
+                capture_loop(source.as_mut(), &slot, &stop, &config, &stats, &status, &switches, &board);
             shutdown();
             result
         })
@@ -181,18 +183,16 @@ pub fn run(
     .expect("spawn capture thread");
 
     let inference = {
-        let (input, output, shutdown, stats, label, switches, status) = (
+        let (input, output, shutdown, stats, label, switches) = (
             to_model.clone(),
             to_output.clone(),
             shutdown.clone(),
             stats.clone(),
             style.label(),
             switches.clone(),
-            status.clone(),
         );
         thread::Builder::new().name("inference".into()).spawn(move || {
-            let result =
-                inference_loop(&mut engine, &input, &output, &link, label, &stats, &switches, &status);
+            let result = inference_loop(&mut engine, &input, &output, &link, label, &stats, &switches);
             shutdown();
             result
         })
@@ -235,6 +235,7 @@ pub fn run(
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn capture_loop(
     source: &mut dyn Source,
     slot: &LatestSlot<Frame>,
@@ -243,6 +244,7 @@ fn capture_loop(
     stats: &Mutex<Report>,
     status: &SourceStatus,
     switches: &Switches,
+    board: &link::StatusBoard,
 ) -> Result<(), SourceError> {
     let period = Duration::from_secs_f32(1.0 / config.fps.max(0.1));
     let mut scaler = Scaler::new();
@@ -262,6 +264,7 @@ fn capture_loop(
             Ok(frame) => frame,
             Err(SourceError::Unavailable(why)) => {
                 let since = *away_since.get_or_insert_with(Instant::now);
+                board.update(|s| s.camera_away = Some(why.clone()));
                 *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(Away { why, since });
                 lock(stats).source = source.stats();
                 continue;
@@ -273,6 +276,7 @@ fn capture_loop(
         let t1 = Instant::now();
         if let Some(since) = away_since.take() {
             *status.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            board.update(|s| s.camera_away = None);
             lock(stats).source_unavailable_seconds += since.elapsed().as_secs_f64();
         }
         let mut small = scaler.resize(&frame.image, config.model_size, Fit::Cover);
@@ -310,7 +314,6 @@ fn inference_loop(
     label: String,
     stats: &Mutex<Report>,
     switches: &Switches,
-    status: &SourceStatus,
 ) -> Result<(), EngineError> {
     let mut style: Arc<str> = label.into();
     let mut strength = 1.0f32;
@@ -354,9 +357,6 @@ fn inference_loop(
                 }
             }
         }
-        link.update(|s| {
-            s.camera_away = status.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|a| a.why.clone())
-        });
         let Some(mut frame) = frame.take() else { continue };
         let t0 = Instant::now();
         let mut stylized = engine.stylize(&frame.image)?;

@@ -11,8 +11,6 @@ use crate::control::http::{HttpOptions, HttpServer};
 use crate::frame::Frame;
 use crate::sink::{Sink, SinkError};
 
-pub use crate::control::http::MAX_VIEWERS as MAX_CLIENTS;
-
 pub struct MjpegServer {
     server: HttpServer,
 }
