@@ -12,7 +12,7 @@ use atelier_host::train::checkpoint::{self, CheckpointState};
 use atelier_host::train::critic::Critic;
 use atelier_host::train::features::{self, GramKind, LossNet, LossNetKind};
 use atelier_host::train::model::TchGenerator;
-use atelier_host::train::{LossWeights, StepLosses, TrainOptions, train};
+use atelier_host::train::{LossWeights, StepLosses, Term, TrainOptions, Tune, train};
 use atelier_host::{Generator, GeneratorConfig};
 
 /// The repository root: style images in `models/styles`, photos in `data/people`.
@@ -44,6 +44,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         resume: None,
         device: tch::Device::Cpu,
         weights: LossWeights::default(),
+        tune: vec![],
         lr: 2e-3,
         preview_every: 20,
         checkpoint_every: 20,
@@ -182,6 +183,31 @@ fn peer_check(model: &Path) {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `--tune` reaches the objective: with every tunable term of every style tuned to zero, only
+/// total variation is left of what was minimised, while the log keeps the untuned terms.
+#[test]
+fn tuned_terms_weigh_in_the_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tuned.onnx");
+    let mut opts = options(&out, 3);
+    opts.tune = ["starry", "scream"]
+        .into_iter()
+        .flat_map(|style| {
+            [Term::Adversarial, Term::Style, Term::Content, Term::Luminance, Term::Temporal]
+                .map(|term| Tune { style: style.into(), term, factor: 0.0 })
+        })
+        .collect();
+    for step in train(&opts).unwrap().losses {
+        assert!(step.style > 0.0 && step.content > 0.0 && step.temporal > 0.0, "{step:?}");
+        assert!((step.total - opts.weights.tv * step.tv).abs() < 1e-6, "{step:?}");
+    }
+
+    let mut o = options(&out, 1);
+    o.tune = vec![Tune { style: "nosuch".into(), term: Term::Style, factor: 0.5 }];
+    let err = train(&o).unwrap_err().to_string();
+    assert!(err.contains("nosuch") && err.contains("starry, scream"), "{err}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use tch::Device;
 
 use super::features::{GramKind, LossNetKind};
-use super::{LossWeights, TrainOptions};
+use super::{LossWeights, Term, TrainOptions, Tune};
 use crate::generator::GeneratorArgs;
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +64,11 @@ pub struct TrainArgs {
     pub w_tv: f64,
     #[arg(long, default_value_t = LossWeights::default().temporal)]
     pub w_temporal: f64,
+    /// Weigh one term differently for one style, NAME:TERM=FACTOR (TERM: adversarial, style,
+    /// content, luminance, temporal); repeatable. E.g. `--tune zigzag:style=0.4` for a pattern
+    /// that hides faces.
+    #[arg(long, value_name = "NAME:TERM=F", value_parser = parse_tune)]
+    pub tune: Vec<Tune>,
     #[command(flatten)]
     pub generator: GeneratorArgs,
     /// The network the style and content losses are measured in.
@@ -88,6 +93,21 @@ fn parse_style(s: &str) -> Result<(String, PathBuf), String> {
         return Err(format!("`{s}` is not NAME=IMAGE"));
     }
     Ok((name.trim().to_string(), PathBuf::from(path.trim())))
+}
+
+fn parse_tune(s: &str) -> Result<Tune, String> {
+    use clap::ValueEnum;
+    let bad = || format!("`{s}` is not NAME:TERM=FACTOR (e.g. zigzag:style=0.5)");
+    let (name, rest) = s.rsplit_once(':').ok_or_else(bad)?;
+    let (term, factor) = rest.split_once('=').ok_or_else(bad)?;
+    let term = Term::from_str(term.trim(), true).map_err(|_| {
+        format!("`{s}`: unknown term `{term}`; accepted: adversarial, style, content, luminance, temporal")
+    })?;
+    let factor = factor.trim().parse::<f64>().map_err(|_| bad())?;
+    if name.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(Tune { style: name.trim().to_string(), term, factor })
 }
 
 fn parse_minutes(s: &str) -> Result<std::time::Duration, String> {
@@ -140,6 +160,7 @@ impl TrainArgs {
                 tv: self.w_tv,
                 temporal: self.w_temporal,
             },
+            tune: self.tune,
             lr: self.lr,
             preview_every: self.preview_every,
             checkpoint_every: self.checkpoint_every,

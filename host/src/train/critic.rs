@@ -51,7 +51,7 @@ pub fn critic_hinge(real: &Tensor, fake: &Tensor) -> Tensor {
     (real.neg() + 1.0).relu().mean(Kind::Float) + (fake + 1.0).relu().mean(Kind::Float)
 }
 
-/// Generator's adversarial loss against the hinge critic.
+/// Generator's adversarial loss against the hinge critic, per sample `[B]` (`fake` is `[B,h,w]`).
 pub fn generator_hinge(fake: &Tensor) -> Tensor {
-    -fake.mean(Kind::Float)
+    -fake.mean_dim([1i64, 2].as_slice(), false, Kind::Float)
 }

@@ -264,26 +264,32 @@ pub fn gram(f: &Tensor, kind: GramKind) -> Tensor {
     flat.matmul(&flat.transpose(1, 2)) / (c * hw) as f64
 }
 
-/// Style loss: Gram distance per scale, each relative to the target's magnitude so scales weigh
-/// alike. `targets[l]` is `[B,C,C]` (the target Gram of each sample's style).
+/// Style loss per sample `[B]`: Gram distance per scale, each relative to the target's magnitude
+/// (over the batch, so that the batch mean is the relative distance) so scales weigh alike.
+/// `targets[l]` is `[B,C,C]` (the target Gram of each sample's style).
 pub fn style_loss(features: &[Tensor], targets: &[Tensor], kind: GramKind) -> Tensor {
     features
         .iter()
         .zip(targets)
-        .map(|(f, t)| (gram(f, kind) - t).square().mean(Kind::Float) / (t.square().mean(Kind::Float) + 1e-8))
-        .fold(Tensor::from(0.0f32).to_device(targets[0].device()), |a, b| a + b)
+        .map(|(f, t)| {
+            (gram(f, kind) - t).square().mean_dim([1i64, 2].as_slice(), false, Kind::Float)
+                / (t.square().mean(Kind::Float) + 1e-8)
+        })
+        .fold(Tensor::zeros([targets[0].size()[0]], (Kind::Float, targets[0].device())), |a, b| a + b)
         / features.len() as f64
 }
 
-/// Content loss: deep features kept, relative to their magnitude.
+/// Content loss per sample `[B]`: deep features kept, relative to their magnitude.
 pub fn feature_loss(out: &Tensor, input: &Tensor) -> Tensor {
-    (out - input).square().mean(Kind::Float) / (input.square().mean(Kind::Float) + 1e-8)
+    (out - input).square().mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float)
+        / (input.square().mean(Kind::Float) + 1e-8)
 }
 
-/// Low-frequency luminance kept: the shapes of a face and clothes survive the style.
+/// Low-frequency luminance kept, per sample `[B]`: the shapes of a face and clothes survive the
+/// style.
 pub fn luminance_loss(out: &Tensor, input: &Tensor) -> Tensor {
     let low = |x: &Tensor| luminance(x).avg_pool2d([8, 8], [8, 8], [0, 0], false, true, None::<i64>);
-    (low(out) - low(input)).square().mean(Kind::Float) * 100.0
+    (low(out) - low(input)).square().mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float) * 100.0
 }
 
 /// BT.601 luma `[B,1,H,W]`.

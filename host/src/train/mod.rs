@@ -52,6 +52,51 @@ impl Default for LossWeights {
     }
 }
 
+/// A term of the generator's objective that one style may weigh differently (`--tune`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Term {
+    Adversarial,
+    Style,
+    Content,
+    Luminance,
+    Temporal,
+}
+
+/// `--tune NAME:TERM=F`: the samples of style NAME weigh TERM F times. One pack shares its
+/// convolutions, so a pattern that swamps faces or flickers is tuned by itself without
+/// changing the balance the other styles were trained with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tune {
+    pub style: String,
+    pub term: Term,
+    pub factor: f64,
+}
+
+/// Per-style factors of each tunable term, `[terms, styles]` on the training device.
+struct Tuning(Tensor);
+
+impl Tuning {
+    const TERMS: [Term; 5] = [Term::Adversarial, Term::Style, Term::Content, Term::Luminance, Term::Temporal];
+
+    fn new(tunes: &[Tune], names: &[String], device: Device) -> Tuning {
+        let mut table = vec![1.0f32; Self::TERMS.len() * names.len()];
+        for t in tunes {
+            let term = Self::TERMS.iter().position(|&x| x == t.term).expect("every term is listed");
+            let style = names.iter().position(|n| *n == t.style).expect("validated style name");
+            table[term * names.len() + style] = t.factor as f32;
+        }
+        Tuning(
+            Tensor::from_slice(&table).view([Self::TERMS.len() as i64, names.len() as i64]).to_device(device),
+        )
+    }
+
+    /// The batch mean of a per-sample loss `[B]`, each sample weighed by its style's factor.
+    fn mean(&self, term: Term, per_sample: &Tensor, style_index: &Tensor) -> Tensor {
+        let row = Self::TERMS.iter().position(|&x| x == term).expect("every term is listed") as i64;
+        (per_sample * self.0.get(row).index_select(0, style_index)).mean(Kind::Float)
+    }
+}
+
 /// Everything `atelier train` needs.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -67,6 +112,8 @@ pub struct TrainOptions {
     pub resume: Option<PathBuf>,
     pub device: Device,
     pub weights: LossWeights,
+    /// Per-style factors of single loss terms.
+    pub tune: Vec<Tune>,
     pub lr: f64,
     pub preview_every: usize,
     pub checkpoint_every: usize,
@@ -189,6 +236,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     // The data stream depends on the seed and the step, so a resumed run stays repeatable.
     let mut rng = StdRng::seed_from_u64(opts.seed ^ (state.step as u64).wrapping_mul(0x9E37_79B9));
     let targets = tch::no_grad(|| style_targets(features, opts.gram, &styles, &mut rng, device));
+    let tuning = Tuning::new(&opts.tune, &names, device);
     let preview_input = content.preview(PREVIEW_ROWS.min(content.len())).to_device(device);
 
     let mut csv = open_losses(&outputs.losses, opts.resume.is_some())?;
@@ -201,8 +249,8 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
     while state.step < opts.steps {
         let index: Vec<usize> = (0..opts.batch).map(|_| rng.random_range(0..names.len())).collect();
         let step = train_step(
-            opts, &generator, &critic, features, &targets, &content, &styles, &index, &mut rng, &mut opt_g,
-            &mut opt_d,
+            opts, &generator, &critic, features, &targets, &content, &styles, &tuning, &index, &mut rng,
+            &mut opt_g, &mut opt_d,
         );
         state.step += 1;
         // Flushed every step so the log can be followed (`tail -f`) and survives a crash.
@@ -271,6 +319,15 @@ fn validate(opts: &TrainOptions) -> Result<()> {
     if !(opts.lr > 0.0 && opts.lr < 1.0) {
         bail!("--lr {}: must be in (0, 1)", opts.lr);
     }
+    for t in &opts.tune {
+        if !opts.styles.iter().any(|(name, _)| *name == t.style) {
+            let names: Vec<&str> = opts.styles.iter().map(|(n, _)| n.as_str()).collect();
+            bail!("--tune {}: no style of that name (styles: {})", t.style, names.join(", "));
+        }
+        if !(t.factor.is_finite() && t.factor >= 0.0) {
+            bail!("--tune {}: the factor {} must be a number ≥ 0", t.style, t.factor);
+        }
+    }
     Ok(())
 }
 
@@ -306,6 +363,7 @@ fn train_step(
     targets: &[Tensor],
     content: &ContentSet,
     styles: &StyleSet,
+    tuning: &Tuning,
     index: &[usize],
     rng: &mut StdRng,
     opt_g: &mut nn::Optimizer,
@@ -335,32 +393,33 @@ fn train_step(
     let content_loss = features::feature_loss(&fy[c], &fx[c]);
     let lum_loss = features::luminance_loss(&y, &x);
     let tv_loss = features::total_variation(&y);
-    let temporal_loss =
-        if w.temporal > 0.0 { temporal(generator, &x, &y, &style, rng) } else { Tensor::from(0.0f32) };
-    let adv_loss = if w.adversarial > 0.0 {
-        critic::generator_hinge(&critic.logits(&y, &index_t))
-    } else {
-        Tensor::from(0.0f32).to_device(device)
-    };
-    let total = &style_loss * w.style
-        + &content_loss * w.content
-        + &lum_loss * w.luminance
+    let zeros = || Tensor::zeros([opts.batch as i64], (Kind::Float, device));
+    let temporal_loss = if w.temporal > 0.0 { temporal(generator, &x, &y, &style, rng) } else { zeros() };
+    let adv_loss =
+        if w.adversarial > 0.0 { critic::generator_hinge(&critic.logits(&y, &index_t)) } else { zeros() };
+    let weighed = |term: Term, per_sample: &Tensor| tuning.mean(term, per_sample, &index_t);
+    let total = weighed(Term::Style, &style_loss) * w.style
+        + weighed(Term::Content, &content_loss) * w.content
+        + weighed(Term::Luminance, &lum_loss) * w.luminance
         + &tv_loss * w.tv
-        + &temporal_loss.to_device(device) * w.temporal
-        + &adv_loss * w.adversarial;
+        + weighed(Term::Temporal, &temporal_loss) * w.temporal
+        + weighed(Term::Adversarial, &adv_loss) * w.adversarial;
     opt_g.backward_step(&total);
-    out.style = style_loss.double_value(&[]);
-    out.content = content_loss.double_value(&[]);
-    out.luminance = lum_loss.double_value(&[]);
+    // The log keeps the untuned batch means, comparable across runs; `total` is what was minimised.
+    let mean = |t: &Tensor| t.mean(Kind::Float).double_value(&[]);
+    out.style = mean(&style_loss);
+    out.content = mean(&content_loss);
+    out.luminance = mean(&lum_loss);
     out.tv = tv_loss.double_value(&[]);
-    out.temporal = temporal_loss.double_value(&[]);
-    out.adversarial = adv_loss.double_value(&[]);
+    out.temporal = mean(&temporal_loss);
+    out.adversarial = mean(&adv_loss);
     out.total = total.double_value(&[]);
     out
 }
 
-/// Temporal stability: stylizing a slightly shifted, noised input must give the shifted output
-/// of the clean input (compared away from the borders, where the shift reveals new content).
+/// Temporal stability per sample `[B]`: stylizing a slightly shifted, noised input must give the
+/// shifted output of the clean input (compared away from the borders, where the shift reveals
+/// new content).
 fn temporal(generator: &TchGenerator, x: &Tensor, y: &Tensor, style: &Tensor, rng: &mut StdRng) -> Tensor {
     let (h, w) = (x.size()[2], x.size()[3]);
     let (dy, dx) = (rng.random_range(0..4i64), rng.random_range(0..4i64));
@@ -368,7 +427,7 @@ fn temporal(generator: &TchGenerator, x: &Tensor, y: &Tensor, style: &Tensor, rn
     let shifted = crop(x) + x.randn_like().narrow(2, 0, h - 8).narrow(3, 0, w - 8) * (2.0 / 255.0);
     let ys = generator.forward(&shifted, style);
     let interior = |t: &Tensor| t.narrow(2, 8, h - 24).narrow(3, 8, w - 24);
-    (interior(&ys) - interior(&crop(y))).abs().mean(Kind::Float)
+    (interior(&ys) - interior(&crop(y))).abs().mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float)
 }
 
 /// Rows: preview content crops; columns: the input, then each style.
@@ -461,4 +520,25 @@ fn progress_bar(opts: &TrainOptions, start: usize) -> indicatif::ProgressBar {
     );
     bar.set_position(start as u64);
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_weighs_each_sample_by_its_style() {
+        let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let tunes = [
+            Tune { style: "b".into(), term: Term::Style, factor: 3.0 },
+            Tune { style: "c".into(), term: Term::Temporal, factor: 0.0 },
+        ];
+        let tuning = Tuning::new(&tunes, &names, Device::Cpu);
+        let loss = Tensor::from_slice(&[1.0f32, 2.0, 4.0, 8.0]);
+        let index = Tensor::from_slice(&[0i64, 1, 2, 1]);
+        let mean = |term| tuning.mean(term, &loss, &index).double_value(&[]);
+        assert_eq!(mean(Term::Style), (1.0 + 6.0 + 4.0 + 24.0) / 4.0);
+        assert_eq!(mean(Term::Temporal), (1.0 + 2.0 + 0.0 + 8.0) / 4.0);
+        assert_eq!(mean(Term::Content), 15.0 / 4.0);
+    }
 }
