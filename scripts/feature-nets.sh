@@ -28,18 +28,7 @@ hashed=(
 # Tools used by the conversion and its checks (platform wheels: pinned by version only).
 tools=(safetensors==0.8.0 pillow==13.0.0)
 
-missing=$("$PY" - "${hashed[@]%% *}" "${tools[@]}" <<'EOF'
-import sys, importlib.metadata as m
-for spec in sys.argv[1:]:
-    name, version = spec.split('==')
-    try:
-        ok = m.version(name) == version
-    except m.PackageNotFoundError:
-        ok = False
-    if not ok:
-        print(spec)
-EOF
-)
+missing=$("$PY" scripts/pins_missing.py "${hashed[@]%% *}" "${tools[@]}")
 if [ -n "$missing" ]; then
   echo "feature-nets: installing $(echo $missing) into $VENV" >&2
   req=$(mktemp); trap 'rm -f "$req"' EXIT

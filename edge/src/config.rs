@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use crate::engine::Precision;
 use crate::frame::Size;
 use crate::imageops::Fit;
+use crate::person::{Background, Stylize};
+use crate::presence::{AttendanceConfig, Schedule};
 use crate::sink::SinkSpec;
 use crate::sinks::present::Rotation;
 use crate::source::SourceSpec;
@@ -55,6 +57,35 @@ pub struct MirrorConfig {
     pub state_dir: Option<PathBuf>,
     /// Bearer token the HTTP API and preview require; needed to listen beyond loopback.
     pub api_token: Option<String>,
+    /// The style on `all` of the picture, the `person` or the `background`.
+    pub stylize: Option<Stylize>,
+    /// Behind a stylized person: `original`, `dim`, `blur` or `style:NAME`.
+    pub background: Option<Background>,
+    /// A person segmentation ONNX file instead of the built-in one.
+    pub segmenter: Option<PathBuf>,
+    /// Who is there, from the `camera` or `off` (always active).
+    pub presence: Option<PresenceFrom>,
+    /// Seconds with nobody before attract mode (0: never).
+    pub attract_after: Option<f64>,
+    /// Seconds with nobody before the screen sleeps (0: never).
+    pub sleep_after: Option<f64>,
+    /// Opening hours, e.g. `["mon-fri 09:00-19:00", "sat 10:00-16:00"]`; asleep outside them.
+    pub hours: Option<Vec<String>>,
+    /// While someone is there, the next style every this many seconds (0: never).
+    pub rotate_styles: Option<f64>,
+}
+
+/// Where presence comes from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceFrom {
+    /// The person mask and motion in the camera picture.
+    #[default]
+    Camera,
+    /// No presence detection: always active, the screen always on.
+    Off,
 }
 
 /// The `output` key: one URI or a list of them.
@@ -135,6 +166,14 @@ impl MirrorConfig {
             serial_baud: over.serial_baud.or(self.serial_baud),
             state_dir: over.state_dir.or(self.state_dir),
             api_token: over.api_token.or(self.api_token),
+            stylize: over.stylize.or(self.stylize),
+            background: over.background.or(self.background),
+            segmenter: over.segmenter.or(self.segmenter),
+            presence: over.presence.or(self.presence),
+            attract_after: over.attract_after.or(self.attract_after),
+            sleep_after: over.sleep_after.or(self.sleep_after),
+            hours: over.hours.or(self.hours),
+            rotate_styles: over.rotate_styles.or(self.rotate_styles),
         }
     }
 
@@ -185,6 +224,21 @@ impl MirrorConfig {
         if self.frames == Some(0) {
             return Err(invalid("frames", "0 frames would do nothing; omit it to run until stopped".into()));
         }
+        let seconds = |field: &'static str, value: Option<f64>, default: Option<f64>| match value.or(default)
+        {
+            Some(s) if !(s.is_finite() && (0.0..=31_536_000.0).contains(&s)) => Err(invalid(
+                field,
+                format!("{s} is out of range; accepted: seconds from 0 (never) to 31536000"),
+            )),
+            Some(s) if s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+            _ => Ok(None),
+        };
+        let attendance = AttendanceConfig {
+            attract_after: seconds("attract_after", self.attract_after, Some(30.0))?,
+            sleep_after: seconds("sleep_after", self.sleep_after, Some(600.0))?,
+            hours: self.hours.map(|h| Schedule::parse(&h)).transpose().map_err(|m| invalid("hours", m))?,
+            rotate_styles: seconds("rotate_styles", self.rotate_styles, None)?,
+        };
         Ok(Settings {
             input: self.input,
             output,
@@ -209,6 +263,11 @@ impl MirrorConfig {
             serial_baud,
             state_dir: self.state_dir,
             api_token: self.api_token,
+            stylize: self.stylize.unwrap_or_default(),
+            background: self.background.unwrap_or_default(),
+            segmenter: self.segmenter,
+            presence: self.presence.unwrap_or_default(),
+            attendance,
         })
     }
 }
@@ -246,6 +305,12 @@ pub struct Settings {
     /// `None`: [`Settings::DEFAULT_STATE_DIR`] when writable, else the user's state directory.
     pub state_dir: Option<PathBuf>,
     pub api_token: Option<String>,
+    pub stylize: Stylize,
+    pub background: Background,
+    /// `None`: the built-in segmenter.
+    pub segmenter: Option<PathBuf>,
+    pub presence: PresenceFrom,
+    pub attendance: AttendanceConfig,
 }
 
 impl Settings {
@@ -295,6 +360,33 @@ mod tests {
         assert_eq!((s.threads, s.fps, s.input), (4, 10.0, Some(SourceSpec::TestPattern)));
         assert!(s.output.is_empty(), "no output named: chosen at start from the devices");
         assert_eq!((s.output_size, s.fit, s.rotate), (None, Fit::Cover, Rotation::R0));
+    }
+
+    #[test]
+    fn presence_settings() {
+        let s = MirrorConfig::default().resolve().unwrap();
+        assert_eq!(
+            (s.stylize, &s.background, s.presence),
+            (Stylize::Person, &Background::Dim, PresenceFrom::Camera)
+        );
+        assert_eq!(s.attendance.attract_after, Some(std::time::Duration::from_secs(30)));
+        let s = MirrorConfig::parse(
+            "stylize = \"background\"\nbackground = \"style:udnie\"\npresence = \"off\"\nattract_after = 0\n\
+             sleep_after = 90\nhours = [\"mon-fri 09:00-19:00\"]\nrotate_styles = 20",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(s.background, Background::Style("udnie".into()));
+        assert_eq!((s.stylize, s.presence), (Stylize::Background, PresenceFrom::Off));
+        assert_eq!(s.attendance.attract_after, None);
+        assert_eq!(s.attendance.sleep_after, Some(std::time::Duration::from_secs(90)));
+        assert!(s.attendance.hours.is_some() && s.attendance.rotate_styles.is_some());
+        let err = MirrorConfig::parse("hours = [\"someday 9-5\"]").unwrap().resolve().unwrap_err();
+        assert!(err.to_string().starts_with("hours:"), "{err}");
+        let err = MirrorConfig::parse("sleep_after = -1").unwrap().resolve().unwrap_err();
+        assert!(err.to_string().contains("0 (never)"), "{err}");
+        assert!(MirrorConfig::parse("background = \"sepia\"").unwrap_err().contains("style:NAME"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::thread;
 
 use anyhow::{Context, Result};
 use atelier_edge::Size;
-use atelier_edge::config::{MirrorConfig, Outputs, Settings};
+use atelier_edge::config::{MirrorConfig, Outputs, PresenceFrom, Settings};
 use atelier_edge::control::Controller;
 use atelier_edge::control::controller::{ControllerOptions, Factory, deployed_name, device_id};
 use atelier_edge::control::http::HttpOptions;
@@ -17,7 +17,9 @@ use atelier_edge::control::store::{ModelStore, Slot};
 use atelier_edge::engine::{Engine, EngineOptions, Precision};
 use atelier_edge::imageops::Fit;
 use atelier_edge::overlay::OverlayOptions;
+use atelier_edge::person::{Background, Painter, PersonMask, Segmenter, Stylize};
 use atelier_edge::pipeline::{self, PipelineConfig, StopHandle};
+use atelier_edge::presence::{AttendanceConfig, PresenceConfig, Watcher};
 use atelier_edge::sink::{SINK_FORMS, Sink, SinkOptions, SinkSpec, Tee};
 use atelier_edge::sinks::present::Rotation;
 use atelier_edge::source::{SOURCE_FORMS, SourceOptions, SourceSpec};
@@ -112,6 +114,32 @@ struct Cli {
     /// beyond loopback. Prefer the config file or ATELIER_API_TOKEN over the command line.
     #[arg(long, value_name = "TOKEN", env = "ATELIER_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// Paint the style on all of the picture, the person, or the background [default: person].
+    #[arg(long, value_name = "WHAT")]
+    stylize: Option<Stylize>,
+    /// Behind a stylized person: original, dim, blur or style:NAME [default: dim].
+    #[arg(long, value_name = "BG")]
+    background: Option<Background>,
+    /// Person segmentation ONNX model (scripts/segmenter.sh) [default: the built-in one].
+    #[arg(long, value_name = "FILE")]
+    segmenter: Option<PathBuf>,
+    /// Presence detection from the camera, or off (always active, screen always on)
+    /// [default: camera].
+    #[arg(long, value_name = "FROM")]
+    presence: Option<PresenceFrom>,
+    /// Seconds with nobody there before attract mode; 0: never [default: 30].
+    #[arg(long, value_name = "S")]
+    attract_after: Option<f64>,
+    /// Seconds with nobody there before the screen sleeps; 0: never [default: 600].
+    #[arg(long, value_name = "S")]
+    sleep_after: Option<f64>,
+    /// Opening hours, repeatable, e.g. "mon-fri 09:00-19:00"; asleep outside them
+    /// [default: always open].
+    #[arg(long, value_name = "RULE")]
+    hours: Vec<String>,
+    /// While someone is there, move to the next style every S seconds [default: never].
+    #[arg(long, value_name = "S")]
+    rotate_styles: Option<f64>,
 }
 
 impl Cli {
@@ -140,6 +168,14 @@ impl Cli {
             serial_baud: self.serial_baud,
             state_dir: self.state_dir.clone(),
             api_token: self.api_token.clone(),
+            stylize: self.stylize,
+            background: self.background.clone(),
+            segmenter: self.segmenter.clone(),
+            presence: self.presence,
+            attract_after: self.attract_after,
+            sleep_after: self.sleep_after,
+            hours: (!self.hours.is_empty()).then(|| self.hours.clone()),
+            rotate_styles: self.rotate_styles,
         }
     }
 }
@@ -240,7 +276,13 @@ fn run(cli: Cli) -> Result<()> {
         frames: settings.frames,
         mirror: settings.mirror,
         overlay: OverlayOptions { show_style: settings.show_style, show_fps: settings.show_fps },
+        painter: Painter {
+            stylize: settings.stylize,
+            background: settings.background.clone(),
+            ..Painter::default()
+        },
     };
+    let watcher = watcher(&settings, &engine)?;
     let serial = settings.serial.clone().map(|path| {
         let (controller, stop) = (controller.clone(), stop.clone());
         let options = SerialOptions { path, baud: settings.serial_baud };
@@ -249,7 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             .spawn(move || serial::serve(&controller, &options, &stop))
             .expect("spawn serial thread")
     });
-    let result = pipeline::run(source, engine, sink, &config, &style, stop.clone(), Some(link));
+    let result = pipeline::run(source, engine, sink, &config, &style, stop.clone(), Some(link), watcher);
     stop.stop();
     if let Some(serial) = serial {
         let _ = serial.join();
@@ -259,6 +301,45 @@ fn run(cli: Cli) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// Presence and the person mask: a segmenter when either needs one; None when neither is on.
+fn watcher(settings: &Settings, engine: &Engine) -> Result<Option<Watcher>> {
+    let presence = settings.presence == PresenceFrom::Camera;
+    if !presence && settings.stylize == Stylize::All {
+        return Ok(None);
+    }
+    if let Background::Style(name) = &settings.background
+        && !engine.styles().contains(name)
+    {
+        anyhow::bail!(
+            "--background style:{name}: the model has no such style (it has {})",
+            engine.styles().join(", ")
+        );
+    }
+    let segmenter = match &settings.segmenter {
+        Some(path) => Segmenter::load(path)?,
+        None => Segmenter::builtin(),
+    };
+    eprintln!(
+        "atelier-mirror: stylize {:?}, background {}, presence {}",
+        settings.stylize,
+        settings.background,
+        if presence { "from the camera" } else { "off" }
+    );
+    let attendance = if presence {
+        settings.attendance.clone()
+    } else {
+        AttendanceConfig {
+            attract_after: None,
+            sleep_after: None,
+            hours: None,
+            ..settings.attendance.clone()
+        }
+    };
+    let presence_config = PresenceConfig { camera: presence, ..PresenceConfig::default() };
+    let now = std::time::Instant::now();
+    Ok(Some(Watcher::new(Some(PersonMask::new(segmenter)), None, presence_config, attendance, now)))
 }
 
 /// The state directory named, else the default one when it can be used, else the user's; `None`

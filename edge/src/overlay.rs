@@ -58,6 +58,21 @@ pub fn notice(image: &mut RgbImage, lines: &[&str]) {
     }
 }
 
+/// A line in a band across the upper third (attract mode's invitation), where the style label
+/// and the frame rate are not.
+pub fn caption(image: &mut RgbImage, text: &str) {
+    let font = if image.height() >= 200 { &FONT_10X20 } else { &FONT_6X10 };
+    let mut canvas = Canvas::new(image);
+    let size = canvas.size();
+    let band = font.character_size.height + 16;
+    let top = size.height as i32 / 5;
+    canvas.shade(Point::new(0, top), Size::new(size.width, band), SHADE);
+    let width = (text.chars().count() as u32 * font.character_size.width) as i32;
+    let pos = Point::new((size.width as i32 - width).max(0) / 2, top + 8);
+    let style = MonoTextStyle::new(font, Rgb888::WHITE);
+    let _ = Text::with_baseline(text, pos, style, Baseline::Top).draw(&mut canvas);
+}
+
 /// The region the overlay may cover, for tests that compare frames outside it.
 pub fn style_label_band(height: u32) -> u32 {
     let font = font_for(height);

@@ -98,11 +98,12 @@ impl Mirror {
             frames: None,
             mirror: true,
             overlay: OverlayOptions::default(),
+            painter: Default::default(),
         };
         let pipeline = {
             let (stop, sink) = (stop.clone(), Box::new(shown.clone()));
             thread::spawn(move || {
-                pipeline::run(source, engine, sink, &config, &style, stop, Some(link)).unwrap();
+                pipeline::run(source, engine, sink, &config, &style, stop, Some(link), None).unwrap();
             })
         };
         let serial = {

@@ -80,6 +80,7 @@ fn a_source_away_shows_a_notice_then_live_frames_again() {
         frames: Some(12),
         mirror: true,
         overlay: OverlayOptions::default(),
+        painter: Default::default(),
     };
     let report = pipeline::run(
         Box::new(source),
@@ -88,6 +89,7 @@ fn a_source_away_shows_a_notice_then_live_frames_again() {
         &config,
         &style,
         StopHandle::new(),
+        None,
         None,
     )
     .unwrap();

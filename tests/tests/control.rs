@@ -76,11 +76,12 @@ impl Mirror {
             frames: None,
             mirror: true,
             overlay: OverlayOptions::default(),
+            painter: Default::default(),
         };
         let run = {
             let stop = stop.clone();
             thread::spawn(move || {
-                pipeline::run(source, engine, sink, &config, &style, stop, Some(link)).unwrap();
+                pipeline::run(source, engine, sink, &config, &style, stop, Some(link), None).unwrap();
             })
         };
         let m = Mirror { controller, url, stop, threads: vec![run] };

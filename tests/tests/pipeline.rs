@@ -33,6 +33,7 @@ fn config() -> PipelineConfig {
         frames: Some(FRAMES),
         mirror: true,
         overlay: OverlayOptions { show_style: true, show_fps: false },
+        painter: Default::default(),
     }
 }
 
@@ -43,7 +44,8 @@ fn run(model: &Path, style: &str, out: &Path) -> BTreeMap<u64, RgbImage> {
     let sink = SinkSpec::Png(out.to_path_buf()).open(Default::default()).unwrap();
     let engine = Engine::load(model, EngineOptions::default()).unwrap();
     let style: StyleMix = style.parse().unwrap();
-    let report = pipeline::run(source, engine, sink, &config(), &style, StopHandle::new(), None).unwrap();
+    let report =
+        pipeline::run(source, engine, sink, &config(), &style, StopHandle::new(), None, None).unwrap();
     assert_eq!(report.frames_out, FRAMES);
     std::fs::read_dir(out)
         .unwrap()

@@ -173,6 +173,8 @@ pub fn status_line(s: &Status) -> String {
         ("fps", format!("{:.1}", s.fps)),
         ("inference_ms", format!("{:.1}", s.inference_ms)),
         ("camera", s.camera_away.as_ref().map_or("ok".into(), |why| format!("away: {why}"))),
+        ("presence", s.presence.clone()),
+        ("person", if s.person { "yes" } else { "no" }.into()),
         ("uptime_s", format!("{:.0}", s.uptime_s)),
         ("frames", s.frames_out.to_string()),
         ("dropped", s.dropped_frames.to_string()),

@@ -186,6 +186,7 @@ struct Watched {
     display_on: bool,
     mirror: bool,
     camera_away: Option<String>,
+    presence: String,
 }
 
 impl From<&Status> for Watched {
@@ -196,6 +197,7 @@ impl From<&Status> for Watched {
             display_on: s.display_on,
             mirror: s.mirror,
             camera_away: s.camera_away.clone(),
+            presence: s.presence.clone(),
         }
     }
 }
@@ -222,6 +224,9 @@ impl Watched {
                 Some(why) => format!("EVENT CAMERA AWAY {why}"),
                 None => "EVENT CAMERA OK".into(),
             });
+        }
+        if now.presence != self.presence {
+            events.push(format!("EVENT PRESENCE {}", now.presence.to_uppercase()));
         }
         *self = now;
         events

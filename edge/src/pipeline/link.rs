@@ -81,6 +81,10 @@ pub struct Status {
     pub corrupt_frames: u64,
     /// Times the camera went away.
     pub camera_disconnects: u64,
+    /// `active`, `attract` or `asleep` (`active` when presence is off).
+    pub presence: String,
+    /// Someone is in front of the mirror (presence detection's verdict).
+    pub person: bool,
 }
 
 impl Status {
@@ -149,6 +153,7 @@ impl Link {
             s.strength = 1.0;
             s.mirror = mirror;
             s.display_on = true;
+            s.presence = "active".into();
         })
     }
 }

@@ -15,6 +15,8 @@
 //! Control (serial, HTTP) reaches a running pipeline only through its [`link`]: [`Command`]s in,
 //! a [`Status`] snapshot out. Commands are applied between frames by the inference thread.
 
+pub mod attract;
+mod inference;
 pub mod link;
 pub mod slot;
 
@@ -23,13 +25,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use inference::ModeChange;
 pub use link::{Command, Link, Remote, Status, link};
 pub use slot::{LatestSlot, Taken};
 
 use crate::engine::{Engine, EngineError};
 use crate::frame::{Frame, Size};
-use crate::imageops::{Fit, Scaler, blend, flip_horizontal};
+use crate::imageops::{Fit, Scaler, flip_horizontal};
 use crate::overlay::{self, OverlayOptions};
+use crate::person::Painter;
+use crate::presence::Watcher;
 use crate::sink::{Sink, SinkError};
 use crate::source::{Source, SourceError, SourceStats};
 use crate::style::StyleMix;
@@ -50,6 +55,8 @@ pub struct PipelineConfig {
     /// Flip left to right, as a mirror does.
     pub mirror: bool,
     pub overlay: OverlayOptions,
+    /// The style on the whole picture, the person or the background (needs a watcher's mask).
+    pub painter: Painter,
 }
 
 /// Why the pipeline stopped with an error.
@@ -89,6 +96,11 @@ pub struct Report {
     pub source: SourceStats,
     /// Seconds the source was unavailable (camera unplugged or silent).
     pub source_unavailable_seconds: f64,
+    /// Presence looks (segmenter, motion, sensor) and their mean time.
+    pub looks: u64,
+    pub look_ms_mean: f64,
+    /// Every change of presence mode (active, attract, asleep).
+    pub modes: Vec<ModeChange>,
 }
 
 /// Why the source is not delivering and since when, shared from the capture to the output thread.
@@ -107,13 +119,23 @@ const NOTICE_PERIOD: Duration = Duration::from_millis(250);
 struct Stylized {
     frame: Frame,
     style: Arc<str>,
+    /// A line to show over the picture (attract mode's invitation).
+    caption: Option<Arc<str>>,
 }
 
-/// Settings control may change while the pipeline runs, read by the stage that applies them.
+/// Settings the stages share while the pipeline runs, each read by the stage that applies it.
 struct Switches {
     mirror: AtomicBool,
+    /// The operator's display setting.
     display: AtomicBool,
+    /// Nobody there for long, or closed: the screen sleeps and the camera only watches.
+    asleep: AtomicBool,
+    /// The source is away (the inference thread keeps the mirror awake to show why).
+    camera_away: AtomicBool,
 }
+
+/// How often the camera is looked at while the mirror sleeps: enough to wake within a second.
+const WATCH_PERIOD: Duration = Duration::from_millis(200);
 
 /// Stops a running pipeline from another thread (Ctrl-C, a test).
 #[derive(Debug, Clone, Default)]
@@ -131,7 +153,10 @@ impl StopHandle {
     }
 }
 
-/// Runs until `config.frames` frames are out, `stop` is triggered, or a stage fails.
+/// Runs until `config.frames` frames are out, `stop` is triggered, or a stage fails. `watcher`
+/// (presence, the person mask) is optional: without it the mirror is always active and paints
+/// the whole picture.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     mut source: Box<dyn Source>,
     mut engine: Engine,
@@ -140,12 +165,17 @@ pub fn run(
     style: &StyleMix,
     stop: StopHandle,
     link: Option<Link>,
+    watcher: Option<Watcher>,
 ) -> Result<Report, PipelineError> {
     engine.set_style_weights(&style.weights(engine.styles()).map_err(EngineError::Style)?)?;
     engine.prepare(config.model_size)?;
     let link = link.unwrap_or_else(|| link::link().1);
-    let switches =
-        Arc::new(Switches { mirror: AtomicBool::new(config.mirror), display: AtomicBool::new(true) });
+    let switches = Arc::new(Switches {
+        mirror: AtomicBool::new(config.mirror),
+        display: AtomicBool::new(true),
+        asleep: AtomicBool::new(false),
+        camera_away: AtomicBool::new(false),
+    });
     link.started(&engine, style, config.mirror);
     let board = link.board();
     let to_model: Arc<LatestSlot<Frame>> = Arc::new(LatestSlot::new());
@@ -183,16 +213,31 @@ pub fn run(
     .expect("spawn capture thread");
 
     let inference = {
-        let (input, output, shutdown, stats, label, switches) = (
+        let (input, output, shutdown, stats, label, switches, painter) = (
             to_model.clone(),
             to_output.clone(),
             shutdown.clone(),
             stats.clone(),
             style.label(),
             switches.clone(),
+            config.painter.clone(),
         );
+        let attract = attract::AttractShow::new(config.model_size);
         thread::Builder::new().name("inference".into()).spawn(move || {
-            let result = inference_loop(&mut engine, &input, &output, &link, label, &stats, &switches);
+            let mut stage = inference::Inference {
+                engine: &mut engine,
+                link: &link,
+                stats: &stats,
+                switches: &switches,
+                painter,
+                watcher,
+                attract,
+                style: label.into(),
+                strength: 1.0,
+                started,
+                last_rotation: Instant::now(),
+            };
+            let result = stage.run(&input, &output);
             shutdown();
             result
         })
@@ -251,7 +296,10 @@ fn capture_loop(
     let mut next = Instant::now();
     let mut away_since: Option<Instant> = None;
     while !stop.is_stopped() {
-        if !source.is_live() {
+        if switches.asleep.load(Ordering::Relaxed) {
+            // Asleep: look a few times a second (a camera drops what it captured meanwhile).
+            thread::sleep(WATCH_PERIOD);
+        } else if !source.is_live() {
             let now = Instant::now();
             if next > now {
                 thread::sleep(next - now);
@@ -265,6 +313,7 @@ fn capture_loop(
             Err(SourceError::Unavailable(why)) => {
                 let since = *away_since.get_or_insert_with(Instant::now);
                 board.update(|s| s.camera_away = Some(why.clone()));
+                switches.camera_away.store(true, Ordering::Relaxed);
                 *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(Away { why, since });
                 lock(stats).source = source.stats();
                 continue;
@@ -277,6 +326,7 @@ fn capture_loop(
         if let Some(since) = away_since.take() {
             *status.lock().unwrap_or_else(|e| e.into_inner()) = None;
             board.update(|s| s.camera_away = None);
+            switches.camera_away.store(false, Ordering::Relaxed);
             lock(stats).source_unavailable_seconds += since.elapsed().as_secs_f64();
         }
         let mut small = scaler.resize(&frame.image, config.model_size, Fit::Cover);
@@ -302,86 +352,6 @@ fn lock(stats: &Mutex<Report>) -> std::sync::MutexGuard<'_, Report> {
     stats.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How often the inference thread looks for commands while no frame arrives (camera away).
-const COMMAND_POLL: Duration = Duration::from_millis(100);
-
-#[allow(clippy::too_many_arguments)]
-fn inference_loop(
-    engine: &mut Engine,
-    input: &LatestSlot<Frame>,
-    output: &LatestSlot<Stylized>,
-    link: &Link,
-    label: String,
-    stats: &Mutex<Report>,
-    switches: &Switches,
-) -> Result<(), EngineError> {
-    let mut style: Arc<str> = label.into();
-    let mut strength = 1.0f32;
-    loop {
-        let mut frame = match input.take_timeout(COMMAND_POLL) {
-            Taken::Item(frame) => Some(frame),
-            Taken::TimedOut => None,
-            Taken::Closed => break,
-        };
-        for command in link.commands() {
-            match command {
-                Command::SetStyle(mix) => match mix.weights(engine.styles()) {
-                    Ok(weights) => {
-                        engine.set_style_weights(&weights)?;
-                        style = mix.label().into();
-                        link.update(|s| s.set_style(&mix));
-                    }
-                    Err(e) => tracing::warn!("ignoring style command: {e}"),
-                },
-                Command::SetStrength(s) => {
-                    strength = s.clamp(0.0, 1.0);
-                    link.update(|st| st.strength = strength);
-                }
-                Command::SetMirror(on) => {
-                    switches.mirror.store(on, Ordering::Relaxed);
-                    link.update(|s| s.mirror = on);
-                }
-                Command::SetDisplay(on) => {
-                    switches.display.store(on, Ordering::Relaxed);
-                    link.update(|s| s.display_on = on);
-                }
-                Command::SwapModel { engine: new, style: mix } => {
-                    tracing::info!("model {} replaces {}", new.name(), engine.name());
-                    *engine = *new;
-                    style = mix.label().into();
-                    link.update(|s| {
-                        s.model = engine.name().to_string();
-                        s.styles = engine.styles().to_vec();
-                        s.set_style(&mix);
-                    });
-                }
-            }
-        }
-        let Some(mut frame) = frame.take() else { continue };
-        let t0 = Instant::now();
-        let mut stylized = engine.stylize(&frame.image)?;
-        if strength < 1.0 {
-            blend(&mut stylized, &frame.image, strength);
-        }
-        frame.image = stylized;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        {
-            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
-            s.frames_stylized += 1;
-            s.inference_ms_mean += (ms - s.inference_ms_mean) / s.frames_stylized as f64;
-            s.inference_ms_max = s.inference_ms_max.max(ms);
-            link.update(|st| {
-                st.record_inference(ms, &s);
-                st.dropped_frames = input.dropped() + output.dropped();
-            });
-        }
-        if !output.put(Stylized { frame, style: style.clone() }) {
-            break;
-        }
-    }
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 fn output_loop(
     sink: &mut dyn Sink,
@@ -402,7 +372,7 @@ fn output_loop(
     let mut showing_notice = false;
     loop {
         let taken = input.take_timeout(NOTICE_PERIOD);
-        let wanted = switches.display.load(Ordering::Relaxed);
+        let wanted = switches.display.load(Ordering::Relaxed) && !switches.asleep.load(Ordering::Relaxed);
         if wanted != display_on {
             switch_display(sink, wanted, config.output_size)?;
             display_on = wanted;
@@ -414,7 +384,7 @@ fn output_loop(
             continue;
         }
         let away = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let Stylized { frame, style } = match (taken, away) {
+        let Stylized { frame, style, caption } = match (taken, away) {
             (Taken::Closed, _) => break,
             // Nothing new, or a frame from before the source went away (still in inference when
             // the camera was unplugged): keep telling why there is no live picture.
@@ -452,6 +422,9 @@ fn output_loop(
         }
         let now = fps.tick();
         overlay::draw(&mut picture.image, config.overlay, &style, now);
+        if let Some(caption) = caption {
+            overlay::caption(&mut picture.image, &caption);
+        }
         if let Some(now) = now {
             board.update(|s| s.fps = now as f64);
         }
@@ -483,14 +456,37 @@ fn output_loop(
 }
 
 /// Turns the screen off (its own power control where it has one, else a black picture) or
-/// back on; the next frame after "on" repaints it.
+/// back on; the next frame after "on" repaints it. Waking is checked: a screen that does not
+/// report itself on is asked again (the "turns off but never back on" failure), and a screen
+/// that still refuses is an error worth a log line, not a silent black mirror.
 fn switch_display(sink: &mut dyn Sink, on: bool, size: Size) -> Result<(), SinkError> {
     tracing::info!("display {}", if on { "on" } else { "off" });
-    match sink.power() {
-        Some(power) => power.set_power(on),
-        None if !on => sink.write(Frame::new(0, image::RgbImage::new(size.width, size.height))),
-        None => Ok(()),
+    let Some(power) = sink.power() else {
+        return if on {
+            Ok(())
+        } else {
+            sink.write(Frame::new(0, image::RgbImage::new(size.width, size.height)))
+        };
+    };
+    power.set_power(on)?;
+    for attempt in 1..=3 {
+        if power.is_on() == on {
+            return Ok(());
+        }
+        tracing::warn!(
+            "display still {} after switching it (attempt {attempt}); again",
+            if on { "off" } else { "on" }
+        );
+        thread::sleep(Duration::from_millis(100));
+        power.set_power(on)?;
     }
+    if power.is_on() != on {
+        tracing::error!(
+            "the display did not switch {}; check its cable and power",
+            if on { "on" } else { "off" }
+        );
+    }
+    Ok(())
 }
 
 /// Writes to the sink; `Ok(false)` when the viewer closed it (a window), which stops the mirror

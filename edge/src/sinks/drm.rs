@@ -439,8 +439,14 @@ impl DisplayPower for DrmDisplay {
         Ok(())
     }
 
+    /// What the kernel says of the connector's DPMS state (not what we last asked for), so a
+    /// screen that did not come back is noticed.
     fn is_on(&self) -> bool {
-        self.on
+        let Some(prop) = self.dpms else { return self.on };
+        match self.card.get_properties(self.connector) {
+            Ok(props) => props.iter().find(|(h, _)| **h == prop).map_or(self.on, |(_, v)| *v == 0),
+            Err(_) => self.on,
+        }
     }
 }
 

@@ -24,7 +24,7 @@ head -c 20000 /dev/urandom >"$w/noise.jpg"
 lab_mjpeg_feed -d /dev/video10 -r 15 -s 640x480 \
   "$w/f0.jpg" "$w/truncated.jpg" "$w/f1.jpg" "$w/noise.jpg" "$w/f2.jpg" "$w/truncated.jpg"
 
-mirror_start --input /dev/video10 --output "drm:?connector=Virtual-1&mode=1024x768" --capture-fps 15 --model-size 64x48
+mirror_start --presence off --stylize all --input /dev/video10 --output "drm:?connector=Virtual-1&mode=1024x768" --capture-fps 15 --model-size 64x48
 mirror_wait_log "first frame shown"
 grep -q "camera /dev/video10: MJPEG 640x480" "$LAB_SHARE/mirror.log" \
   || { cat "$LAB_SHARE/mirror.log" >&2; lab_fail "the mirror did not negotiate MJPEG 640x480"; }

@@ -18,7 +18,7 @@ export MALLOC_MMAP_THRESHOLD_=262144
 # the camera by it.
 mkdir -p /dev/v4l/by-id
 ln -sf ../../video0 /dev/v4l/by-id/platform-vivid-video-index0
-mirror_start --input /dev/v4l/by-id/platform-vivid-video-index0 --output drm: --capture-fps 25 --model-size 64x48
+mirror_start --presence off --stylize all --input /dev/v4l/by-id/platform-vivid-video-index0 --output drm: --capture-fps 25 --model-size 64x48
 mirror_wait_log "first frame shown"
 grep -q "camera /dev/v4l/by-id/platform-vivid-video-index0: YUYV" "$LAB_SHARE/mirror.log" \
   || { cat "$LAB_SHARE/mirror.log" >&2; lab_fail "the camera was not opened by its stable name"; }

@@ -6,7 +6,7 @@ set -eu
 . "$LAB_REPO/scripts/devlab/scenarios/mirror-lib.sh"
 
 vivid_reference_frame
-mirror_start --input /dev/video0 --output fb:/dev/fb0 --rotate 90 --model-size 160x120
+mirror_start --presence off --stylize all --input /dev/video0 --output fb:/dev/fb0 --rotate 90 --model-size 160x120
 mirror_wait_log "first frame shown"
 grep -q "output fb:/dev/fb0 .* 1280x800 XRGB8888, rotated 90" "$LAB_SHARE/mirror.log" \
   || { cat "$LAB_SHARE/mirror.log" >&2; lab_fail "unexpected framebuffer geometry"; }

@@ -14,7 +14,7 @@ MODEL=$LAB_REPO/models/garments7-int8w.onnx
 lab_load_display
 lab_load_serial
 mkdir -p /tmp/state
-mirror_start --input test-pattern: --fps 10 --output drm: --model-size 64x48 --serial /dev/ttyACM0 --state-dir /tmp/state
+mirror_start --presence off --stylize all --input test-pattern: --fps 10 --output drm: --model-size 64x48 --serial /dev/ttyACM0 --state-dir /tmp/state
 mirror_wait_log "first frame shown"
 mirror_wait_log "serial control on /dev/ttyACM0"
 count() { grep -c "$1" "$LAB_SHARE/mirror.log" || true; }

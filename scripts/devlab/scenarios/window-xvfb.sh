@@ -16,7 +16,7 @@ Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$out/xvfb.log" 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true' EXIT
 for _ in $(seq 100); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
-DISPLAY=$display WAYLAND_DISPLAY= RUST_LOG=info "$mirror" --input test-pattern: --output window: --model-size 160x120 \
+DISPLAY=$display WAYLAND_DISPLAY= RUST_LOG=info "$mirror" --presence off --stylize all --input test-pattern: --output window: --model-size 160x120 \
   --report >"$out/report.json" 2>"$out/mirror.log" &
 pid=$!
 for _ in $(seq 600); do

@@ -1,0 +1,97 @@
+//! Who is in front of the mirror, and what the mirror does about it.
+//!
+//! A [`Watcher`] looks at every frame the inference thread takes (or, asleep, the few the camera
+//! still delivers): the person mask's coverage, the motion, an optional [`PresenceSensor`] (a PIR
+//! on a GPIO line), through a [`PresenceDetector`] with hysteresis, and the opening hours, into
+//! the [`Attendance`] mode: active, attract or asleep.
+
+pub mod attendance;
+pub mod detector;
+pub mod schedule;
+
+use std::time::Instant;
+
+use image::RgbImage;
+
+pub use attendance::{Attendance, AttendanceConfig, Mode};
+pub use detector::{MotionMeter, Observation, PresenceConfig, PresenceDetector};
+pub use schedule::Schedule;
+
+use crate::person::{Mask, PersonMask, SegmenterError};
+
+/// A presence sensor read once per look (a PIR's output line). `None`: no reading this time
+/// (the sensor is away; the camera alone decides).
+pub trait PresenceSensor: Send {
+    fn read(&mut self) -> Option<bool>;
+    fn describe(&self) -> String;
+}
+
+/// What one look found.
+#[derive(Debug)]
+pub struct Look<'a> {
+    /// The smoothed person mask, when the camera is used.
+    pub mask: Option<&'a Mask>,
+    pub present: bool,
+    /// The new mode, when it changed.
+    pub changed: Option<Mode>,
+}
+
+/// Presence from the camera and a sensor, and the mode that follows from it.
+pub struct Watcher {
+    person: Option<PersonMask>,
+    sensor: Option<Box<dyn PresenceSensor>>,
+    motion: MotionMeter,
+    detector: PresenceDetector,
+    attendance: Attendance,
+}
+
+impl Watcher {
+    /// `person`: the segmenter, or None to go by the sensor alone (the mask is then not
+    /// available for compositing either).
+    pub fn new(
+        person: Option<PersonMask>,
+        sensor: Option<Box<dyn PresenceSensor>>,
+        presence: PresenceConfig,
+        attendance: AttendanceConfig,
+        now: Instant,
+    ) -> Watcher {
+        let presence = PresenceConfig { camera: presence.camera && person.is_some(), ..presence };
+        Watcher {
+            person,
+            sensor,
+            motion: MotionMeter::default(),
+            detector: PresenceDetector::new(presence),
+            attendance: Attendance::new(attendance, now),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.attendance.mode()
+    }
+
+    pub fn attendance(&self) -> &AttendanceConfig {
+        self.attendance.config()
+    }
+
+    /// Looks at one camera picture taken at `now`.
+    pub fn look(&mut self, image: &RgbImage, now: Instant) -> Result<Look<'_>, SegmenterError> {
+        let motion = self.motion.update(image);
+        let sensor = self.sensor.as_mut().and_then(|s| s.read());
+        let mask = match &mut self.person {
+            Some(person) => Some(person.update(image)?),
+            None => None,
+        };
+        let coverage = mask.map_or(0.0, |m| m.coverage());
+        let present = self.detector.update(Observation { coverage, motion, sensor }, now);
+        let open = self.attendance.config().hours.as_ref().is_none_or(|h| h.is_open_now());
+        let changed = self.attendance.update(present, open, now);
+        Ok(Look { mask, present, changed })
+    }
+
+    /// While the camera is away: the mirror stays awake so that its notice ("Camera
+    /// disconnected ...") is seen, except that closing time still sends it to sleep.
+    pub fn camera_away(&mut self, now: Instant) -> Option<Mode> {
+        let open = self.attendance.config().hours.as_ref().is_none_or(|h| h.is_open_now());
+        self.attendance.update(true, open, now)
+    }
+}

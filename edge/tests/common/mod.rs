@@ -1,0 +1,2 @@
+//! Test fixtures shared by several test files.
+pub mod sequence;
