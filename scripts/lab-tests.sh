@@ -12,16 +12,18 @@ cd "$(dirname "$0")/.."
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 export MIRROR="$target/debug/atelier-mirror" EXPECTED_PICTURE="$target/debug/examples/expected_picture"
 PANEL="$target/debug/examples/panel_upload"
-if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ] || [ ! -x "$PANEL" ]; then
+SEQUENCE="$target/debug/examples/presence_sequence"
+if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ] || [ ! -x "$PANEL" ] || [ ! -x "$SEQUENCE" ]; then
   source scripts/ensure-rust.sh
-  "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture --example panel_upload || exit 1
+  "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture --example panel_upload \
+    --example presence_sequence || exit 1
 fi
 if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -v xdpyinfo >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
 fi
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug window-xvfb)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
     scenarios+=(aarch64-camera-drm)
@@ -36,6 +38,11 @@ for s in "${scenarios[@]}"; do
   case $s in
     window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
     aarch64-*) scripts/aarch64-lab.sh ;;
+    presence)
+      # The recorded scene, made on the host (the x86_64 guest sees the host's files).
+      seq="$target/presence-sequence"
+      rm -rf "$seq" && "$SEQUENCE" "$seq" 320x240 \
+        && scripts/devlab.sh run --timeout 900 --env "MIRROR=$MIRROR" --env "SEQ=$seq" "scripts/devlab/scenarios/$s.sh" ;;
     *) scripts/devlab.sh run --env "MIRROR=$MIRROR" --env "PANEL=$PANEL" "scripts/devlab/scenarios/$s.sh" ;;
   esac
   rc=$?

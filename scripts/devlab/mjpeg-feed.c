@@ -4,10 +4,12 @@
  * (one write per frame, so each file is one frame, corrupt ones included) in a loop at a fixed
  * frame rate. Built statically by scripts/devlab.sh setup ($LAB_MJPEG_FEED in the guest).
  *
- *   mjpeg-feed [-d /dev/video10] [-r FPS] [-s WxH] [-n FRAMES] [-R READY_FILE] FILE.jpg...
+ *   mjpeg-feed [-d /dev/video10] [-r FPS] [-s WxH] [-n FRAMES] [-R READY_FILE] [-P PHASE_FILE] FILE.jpg...
  *
  *   -n FRAMES     stop after FRAMES frames (default 0: loop until SIGTERM/SIGINT)
  *   -R FILE       create FILE once the first frame has been written (synchronise with files)
+ *   -P FILE       a recorded scene in phases: only files whose name starts with the word in FILE
+ *                 are played (in a loop); rewrite FILE to move to another phase (read each frame)
  *
  * Exit status: 0 after -n frames or on SIGTERM/SIGINT, 1 on any error.
  */
@@ -61,24 +63,49 @@ static int load(const char *path, struct frame *f) {
     return 0;
 }
 
+/* Does the file's base name start with `prefix`? */
+static int in_phase(const struct frame *f, const char *prefix) {
+    const char *base = strrchr(f->name, '/');
+    base = base ? base + 1 : f->name;
+    return strncmp(base, prefix, strlen(prefix)) == 0;
+}
+
+/* Re-reads the phase word when PHASE_FILE changed; returns 0, or -1 when it cannot be read. */
+static int read_phase(const char *path, struct timespec *seen, char *phase, size_t size) {
+    struct stat st;
+    if (stat(path, &st) < 0) return -1;
+    if (st.st_mtim.tv_sec == seen->tv_sec && st.st_mtim.tv_nsec == seen->tv_nsec) return 0;
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    if (!fgets(phase, (int)size, fp)) phase[0] = 0;
+    fclose(fp);
+    phase[strcspn(phase, " \r\n")] = 0;
+    *seen = st.st_mtim;
+    fprintf(stderr, "mjpeg-feed: phase %s\n", phase);
+    return 0;
+}
+
 static void usage(void) {
-    fprintf(stderr, "usage: mjpeg-feed [-d DEV] [-r FPS] [-s WxH] [-n FRAMES] [-R READY_FILE] FILE.jpg...\n");
+    fprintf(stderr, "usage: mjpeg-feed [-d DEV] [-r FPS] [-s WxH] [-n FRAMES] [-R READY_FILE] [-P PHASE_FILE] FILE.jpg...\n");
     exit(1);
 }
 
 int main(int argc, char **argv) {
-    const char *dev = "/dev/video10", *ready = NULL;
+    const char *dev = "/dev/video10", *ready = NULL, *phase_file = NULL;
+    char phase[64] = "";
+    struct timespec phase_seen = {0, 0};
     double fps = 25.0;
     unsigned w = 640, h = 480;
     long max_frames = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "d:r:s:n:R:h")) != -1) {
+    while ((opt = getopt(argc, argv, "d:r:s:n:R:P:h")) != -1) {
         switch (opt) {
         case 'd': dev = optarg; break;
         case 'r': fps = atof(optarg); break;
         case 's': if (sscanf(optarg, "%ux%u", &w, &h) != 2) usage(); break;
         case 'n': max_frames = atol(optarg); break;
         case 'R': ready = optarg; break;
+        case 'P': phase_file = optarg; break;
         default: usage();
         }
     }
@@ -141,6 +168,16 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &next);
     long written = 0;
     for (int i = 0; !stop; i = (i + 1) % nframes) {
+        if (phase_file) {
+            if (read_phase(phase_file, &phase_seen, phase, sizeof phase) < 0) {
+                fprintf(stderr, "mjpeg-feed: %s: %s\n", phase_file, strerror(errno));
+                return 1;
+            }
+            int k = 0;
+            while (k < nframes && !in_phase(&frames[(i + k) % nframes], phase)) k++;
+            if (k == nframes) { fprintf(stderr, "mjpeg-feed: no file for phase '%s'\n", phase); return 1; }
+            i = (i + k) % nframes;
+        }
         ssize_t n = write(fd, frames[i].data, frames[i].len);
         if (n < 0) {
             if (errno == EINTR) continue;

@@ -370,6 +370,7 @@ fn output_loop(
     // The last picture before its overlay, kept to show under a "camera disconnected" notice.
     let mut last: Option<Frame> = None;
     let mut showing_notice = false;
+    let mut showing_caption = false;
     loop {
         let taken = input.take_timeout(NOTICE_PERIOD);
         let wanted = switches.display.load(Ordering::Relaxed) && !switches.asleep.load(Ordering::Relaxed);
@@ -422,6 +423,11 @@ fn output_loop(
         }
         let now = fps.tick();
         overlay::draw(&mut picture.image, config.overlay, &style, now);
+        if caption.is_some() != showing_caption {
+            showing_caption = caption.is_some();
+            // The lab waits for this line to judge the attract show on the screen.
+            tracing::info!("{} on screen", if showing_caption { "attract show" } else { "live picture" });
+        }
         if let Some(caption) = caption {
             overlay::caption(&mut picture.image, &caption);
         }
@@ -461,13 +467,12 @@ fn output_loop(
 /// that still refuses is an error worth a log line, not a silent black mirror.
 fn switch_display(sink: &mut dyn Sink, on: bool, size: Size) -> Result<(), SinkError> {
     tracing::info!("display {}", if on { "on" } else { "off" });
-    let Some(power) = sink.power() else {
-        return if on {
-            Ok(())
-        } else {
-            sink.write(Frame::new(0, image::RgbImage::new(size.width, size.height)))
-        };
-    };
+    // A black picture first: a screen that ignores its power control (or wakes itself on a
+    // hotplug) then shows black rather than a frozen picture, and so does a read-back screen.
+    if !on {
+        sink.write(Frame::new(0, image::RgbImage::new(size.width, size.height)))?;
+    }
+    let Some(power) = sink.power() else { return Ok(()) };
     power.set_power(on)?;
     for attempt in 1..=3 {
         if power.is_on() == on {

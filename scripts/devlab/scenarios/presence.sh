@@ -1,0 +1,59 @@
+#!/bin/sh
+# Presence on a real camera and screen: a recorded camera-like scene (SEQ: frames from
+# examples/presence_sequence, a person cut from a held-out photo over an empty wall, with sensor
+# noise) played through v4l2loopback in phases; the mirror on KMS goes active -> attract ->
+# asleep (the screen powered off through DPMS) -> a passer-by does not wake it -> someone who
+# stays does, and the screen shows them again. Host check: presence.host.sh.
+set -eu
+. "$LAB_LIB"
+. "$LAB_REPO/scripts/devlab/scenarios/mirror-lib.sh"
+[ -d "${SEQ:-}" ] || lab_fail "SEQ must name the presence sequence (cargo run --example presence_sequence -- DIR)"
+
+lab_load_v4l2loopback
+lab_load_display
+phase=/tmp/phase
+go() { # PHASE: what the camera sees from now on
+  echo "$1" >"$phase.tmp" && mv "$phase.tmp" "$phase"
+  lab_log "scene: $1"
+}
+echo stand >"$phase"
+lab_mjpeg_feed -d /dev/video10 -r 5 -s 320x240 -P "$phase" "$SEQ"/*.jpg
+# Short times so the scene fits the lab; the first frame alone takes a minute or more under TCG.
+mirror_start --input /dev/video10 --output drm: --capture-fps 5 --model-size 64x48 \
+  --attract-after 12 --sleep-after 30
+mirror_wait_log "first frame shown" 300
+sleep 4
+lab_screendump active
+
+go empty
+mirror_wait_log "presence: attract" 120
+mirror_wait_log "attract show on screen" 60
+sleep 1
+lab_screendump attract
+mirror_wait_log "presence: asleep" 120
+mirror_wait_log "display off" 10
+sleep 2
+lab_screendump asleep
+
+# A passer-by: across the picture in under a second, then the empty wall again.
+go cross
+sleep 0.8
+go empty
+sleep 20
+if grep -q "presence: active" "$LAB_SHARE/mirror.log"; then
+  lab_fail "a passer-by woke the mirror"
+fi
+lab_screendump still-asleep
+
+go arrive
+sleep 2
+go stand
+mirror_wait_log "presence: active" 120
+mirror_wait_log "display on" 10
+mirror_wait_log "live picture on screen" 60
+sleep 1
+lab_screendump woken
+mirror_stop
+kill "$LAB_FEED_PID" 2>/dev/null || true
+grep -q "did not switch" "$LAB_SHARE/mirror.log" && lab_fail "the display did not switch as asked"
+lab_log "presence: $(grep -o 'presence: [a-z]*' "$LAB_SHARE/mirror.log" | tr '\n' ' ')"
