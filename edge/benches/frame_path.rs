@@ -1,7 +1,7 @@
 //! The per-frame work around inference, each half as the pipeline does it:
 //! capture (YUYV or MJPEG 640×480 → RGB, resize to the 320×240 model size, mirror flip) and
 //! output (320×240 stylized frame → a 1280×800 screen: scale, overlay, rotate and convert into
-//! XRGB8888 scanout memory).
+//! XRGB8888 scanout memory); and the person path (segmenter, matte, composite at 320×240).
 //!
 //! `cargo bench -p atelier-edge --bench frame_path`
 
@@ -96,5 +96,30 @@ fn output(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, capture, output);
+/// The person path beside the generator: segment a 320×240 frame (256×144 network), smooth the
+/// mask, feather it into a matte and composite over a dimmed background.
+fn person(c: &mut Criterion) {
+    use atelier_edge::person::{Background, MaskSmoother, Segmenter, composite};
+    let frame = atelier_edge::sources::demo::sample(MODEL);
+    let segmenter = Segmenter::builtin();
+    let mut smoother = MaskSmoother::default();
+    let mask = segmenter.segment(&frame).unwrap();
+    let mut group = c.benchmark_group("person 320x240");
+    group.bench_function("segment (selfie landscape 256x144, tract)", |b| {
+        b.iter(|| segmenter.segment(&frame).unwrap())
+    });
+    group.bench_function("smooth + matte + dim + composite", |b| {
+        b.iter(|| {
+            let mask = smoother.update(mask.clone());
+            let matte = mask.matte(MODEL, 4);
+            let background = composite::plain_background(&frame, &Background::Dim).unwrap();
+            let mut person = frame.clone();
+            composite::over(&mut person, &background, &matte);
+            person
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, capture, output, person);
 criterion_main!(benches);
