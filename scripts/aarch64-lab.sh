@@ -3,6 +3,7 @@
 # (scripts/cross-build.sh: Debian's rustc-web and arm64 std) and runs scenario 1 (vivid camera ->
 # stylized -> drm: on virtio-gpu) in the aarch64 device-lab guest (cortex-a76, the Pi 5's core),
 # judged on the screendump like the x86_64 run. Needs the host's expected_picture example.
+#   scripts/aarch64-lab.sh [SCENARIO]    default camera-drm; `pir` runs the GPIO sensor scenario
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/cross-build.sh
@@ -12,5 +13,6 @@ case $binary in
   "$PWD"/*) ;;
   *) echo "aarch64-lab: the cross-built binary must be inside the repository (the guest sees only /repo)" >&2; exit 70 ;;
 esac
-exec scripts/devlab.sh --arch aarch64 run --out out/devlab/aarch64-camera-drm \
-  --env "MIRROR=/repo/${binary#"$PWD"/}" scripts/devlab/scenarios/camera-drm.sh
+scenario=${1:-camera-drm}
+exec scripts/devlab.sh --arch aarch64 run --out "out/devlab/aarch64-$scenario" \
+  --env "MIRROR=/repo/${binary#"$PWD"/}" "scripts/devlab/scenarios/$scenario.sh"

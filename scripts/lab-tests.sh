@@ -26,7 +26,7 @@ scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
-    scenarios+=(aarch64-camera-drm)
+    scenarios+=(aarch64-camera-drm aarch64-pir)
   else
     echo "lab: ATELIER_LAB_AARCH64=0: the aarch64 scenario is NOT run" >&2
   fi
@@ -37,7 +37,7 @@ for s in "${scenarios[@]}"; do
   start=$(date +%s)
   case $s in
     window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
-    aarch64-*) scripts/aarch64-lab.sh ;;
+    aarch64-*) scripts/aarch64-lab.sh "${s#aarch64-}" ;;
     presence)
       # The recorded scene, made on the host (the x86_64 guest sees the host's files).
       seq="$target/presence-sequence"

@@ -20,7 +20,7 @@ use crate::engine::Precision;
 use crate::frame::Size;
 use crate::imageops::Fit;
 use crate::person::{Background, Stylize};
-use crate::presence::{AttendanceConfig, Schedule};
+use crate::presence::{AttendanceConfig, PirSpec, Schedule};
 use crate::sink::SinkSpec;
 use crate::sinks::present::Rotation;
 use crate::source::SourceSpec;
@@ -63,8 +63,10 @@ pub struct MirrorConfig {
     pub background: Option<Background>,
     /// A person segmentation ONNX file instead of the built-in one.
     pub segmenter: Option<PathBuf>,
-    /// Who is there, from the `camera` or `off` (always active).
+    /// Who is there: from the `camera`, a `pir` sensor, `both`, or `off` (always active).
     pub presence: Option<PresenceFrom>,
+    /// The PIR sensor's GPIO line, `CHIP:LINE[:active-low]` (e.g. `gpiochip0:17`).
+    pub pir: Option<PirSpec>,
     /// Seconds with nobody before attract mode (0: never).
     pub attract_after: Option<f64>,
     /// Seconds with nobody before the screen sleeps (0: never).
@@ -84,6 +86,10 @@ pub enum PresenceFrom {
     /// The person mask and motion in the camera picture.
     #[default]
     Camera,
+    /// A PIR sensor on a GPIO line (`pir`) alone.
+    Pir,
+    /// The camera or the PIR sensor.
+    Both,
     /// No presence detection: always active, the screen always on.
     Off,
 }
@@ -170,6 +176,7 @@ impl MirrorConfig {
             background: over.background.or(self.background),
             segmenter: over.segmenter.or(self.segmenter),
             presence: over.presence.or(self.presence),
+            pir: over.pir.or(self.pir),
             attract_after: over.attract_after.or(self.attract_after),
             sleep_after: over.sleep_after.or(self.sleep_after),
             hours: over.hours.or(self.hours),
@@ -233,6 +240,13 @@ impl MirrorConfig {
             Some(s) if s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
             _ => Ok(None),
         };
+        let presence = self.presence.unwrap_or_default();
+        if matches!(presence, PresenceFrom::Pir | PresenceFrom::Both) && self.pir.is_none() {
+            return Err(invalid(
+                "presence",
+                "`pir` and `both` need the sensor's line: pir = \"gpiochip0:17\"".into(),
+            ));
+        }
         let attendance = AttendanceConfig {
             attract_after: seconds("attract_after", self.attract_after, Some(30.0))?,
             sleep_after: seconds("sleep_after", self.sleep_after, Some(600.0))?,
@@ -266,7 +280,8 @@ impl MirrorConfig {
             stylize: self.stylize.unwrap_or_default(),
             background: self.background.unwrap_or_default(),
             segmenter: self.segmenter,
-            presence: self.presence.unwrap_or_default(),
+            presence,
+            pir: self.pir,
             attendance,
         })
     }
@@ -310,6 +325,7 @@ pub struct Settings {
     /// `None`: the built-in segmenter.
     pub segmenter: Option<PathBuf>,
     pub presence: PresenceFrom,
+    pub pir: Option<PirSpec>,
     pub attendance: AttendanceConfig,
 }
 
@@ -387,6 +403,13 @@ mod tests {
         let err = MirrorConfig::parse("sleep_after = -1").unwrap().resolve().unwrap_err();
         assert!(err.to_string().contains("0 (never)"), "{err}");
         assert!(MirrorConfig::parse("background = \"sepia\"").unwrap_err().contains("style:NAME"));
+        let err = MirrorConfig::parse("presence = \"pir\"").unwrap().resolve().unwrap_err();
+        assert!(err.to_string().contains("gpiochip0:17"), "{err}");
+        let s = MirrorConfig::parse("presence = \"both\"\npir = \"gpiochip2:5:active-low\"")
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(s.pir.unwrap().to_string(), "/dev/gpiochip2:5:active-low");
     }
 
     #[test]

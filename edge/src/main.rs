@@ -19,7 +19,7 @@ use atelier_edge::imageops::Fit;
 use atelier_edge::overlay::OverlayOptions;
 use atelier_edge::person::{Background, Painter, PersonMask, Segmenter, Stylize};
 use atelier_edge::pipeline::{self, PipelineConfig, StopHandle};
-use atelier_edge::presence::{AttendanceConfig, PresenceConfig, Watcher};
+use atelier_edge::presence::{AttendanceConfig, Pir, PirSpec, PresenceConfig, PresenceSensor, Watcher};
 use atelier_edge::sink::{SINK_FORMS, Sink, SinkOptions, SinkSpec, Tee};
 use atelier_edge::sinks::present::Rotation;
 use atelier_edge::source::{SOURCE_FORMS, SourceOptions, SourceSpec};
@@ -123,10 +123,13 @@ struct Cli {
     /// Person segmentation ONNX model (scripts/segmenter.sh) [default: the built-in one].
     #[arg(long, value_name = "FILE")]
     segmenter: Option<PathBuf>,
-    /// Presence detection from the camera, or off (always active, screen always on)
-    /// [default: camera].
+    /// Presence detection from the camera, a PIR sensor (--pir), both, or off (always active,
+    /// screen always on) [default: camera].
     #[arg(long, value_name = "FROM")]
     presence: Option<PresenceFrom>,
+    /// A PIR motion sensor's GPIO line, CHIP:LINE[:active-low], e.g. gpiochip0:17.
+    #[arg(long, value_name = "LINE")]
+    pir: Option<PirSpec>,
     /// Seconds with nobody there before attract mode; 0: never [default: 30].
     #[arg(long, value_name = "S")]
     attract_after: Option<f64>,
@@ -172,6 +175,7 @@ impl Cli {
             background: self.background.clone(),
             segmenter: self.segmenter.clone(),
             presence: self.presence,
+            pir: self.pir.clone(),
             attract_after: self.attract_after,
             sleep_after: self.sleep_after,
             hours: (!self.hours.is_empty()).then(|| self.hours.clone()),
@@ -305,10 +309,19 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Presence and the person mask: a segmenter when either needs one; None when neither is on.
 fn watcher(settings: &Settings, engine: &Engine) -> Result<Option<Watcher>> {
-    let presence = settings.presence == PresenceFrom::Camera;
+    let camera = matches!(settings.presence, PresenceFrom::Camera | PresenceFrom::Both);
+    let presence = settings.presence != PresenceFrom::Off;
     if !presence && settings.stylize == Stylize::All {
         return Ok(None);
     }
+    let sensor = match (&settings.pir, settings.presence) {
+        (Some(spec), PresenceFrom::Pir | PresenceFrom::Both) => {
+            let pir = Pir::open(spec, Pir::DEFAULT_HOLD)?;
+            eprintln!("atelier-mirror: presence sensor: {}", pir.describe());
+            Some(Box::new(pir) as Box<dyn PresenceSensor>)
+        }
+        _ => None,
+    };
     if let Background::Style(name) = &settings.background
         && !engine.styles().contains(name)
     {
@@ -317,15 +330,24 @@ fn watcher(settings: &Settings, engine: &Engine) -> Result<Option<Watcher>> {
             engine.styles().join(", ")
         );
     }
-    let segmenter = match &settings.segmenter {
-        Some(path) => Segmenter::load(path)?,
-        None => Segmenter::builtin(),
+    let person = if camera || settings.stylize != Stylize::All {
+        Some(PersonMask::new(match &settings.segmenter {
+            Some(path) => Segmenter::load(path)?,
+            None => Segmenter::builtin(),
+        }))
+    } else {
+        None
     };
     eprintln!(
         "atelier-mirror: stylize {:?}, background {}, presence {}",
         settings.stylize,
         settings.background,
-        if presence { "from the camera" } else { "off" }
+        match settings.presence {
+            PresenceFrom::Camera => "from the camera",
+            PresenceFrom::Pir => "from the PIR sensor",
+            PresenceFrom::Both => "from the camera and the PIR sensor",
+            PresenceFrom::Off => "off",
+        }
     );
     let attendance = if presence {
         settings.attendance.clone()
@@ -337,9 +359,9 @@ fn watcher(settings: &Settings, engine: &Engine) -> Result<Option<Watcher>> {
             ..settings.attendance.clone()
         }
     };
-    let presence_config = PresenceConfig { camera: presence, ..PresenceConfig::default() };
+    let presence_config = PresenceConfig { camera, ..PresenceConfig::default() };
     let now = std::time::Instant::now();
-    Ok(Some(Watcher::new(Some(PersonMask::new(segmenter)), None, presence_config, attendance, now)))
+    Ok(Some(Watcher::new(person, sensor, presence_config, attendance, now)))
 }
 
 /// The state directory named, else the default one when it can be used, else the user's; `None`

@@ -7,6 +7,7 @@
 
 pub mod attendance;
 pub mod detector;
+pub mod pir;
 pub mod schedule;
 
 use std::time::Instant;
@@ -15,6 +16,7 @@ use image::RgbImage;
 
 pub use attendance::{Attendance, AttendanceConfig, Mode};
 pub use detector::{MotionMeter, Observation, PresenceConfig, PresenceDetector};
+pub use pir::{Pir, PirSpec};
 pub use schedule::Schedule;
 
 use crate::person::{Mask, PersonMask, SegmenterError};
