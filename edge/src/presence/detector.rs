@@ -12,7 +12,10 @@ use image::RgbImage;
 pub struct PresenceConfig {
     /// Share of the picture the person mask must cover.
     pub coverage: f32,
-    /// Mean luminance change between observations (0..1) that counts as movement.
+    /// Mean luminance change between observations (0..1), over a 32×24 thumbnail of the whole
+    /// picture, that counts as movement. Sensor noise averages out in the thumbnail (σ of a cell
+    /// ≈ 0.0005 for a 640×480 camera with σ = 2.5/255 per pixel), so 0.0015 is about 3σ: a
+    /// person swaying or breathing near the mirror moves more than that.
     pub motion: f32,
     /// Evidence must hold this long to count as present.
     pub enter: Duration,
@@ -28,7 +31,7 @@ impl Default for PresenceConfig {
     fn default() -> Self {
         PresenceConfig {
             coverage: 0.06,
-            motion: 0.004,
+            motion: 0.0015,
             enter: Duration::from_millis(500),
             leave: Duration::from_secs(3),
             still: Duration::from_secs(120),
