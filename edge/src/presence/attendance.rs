@@ -62,12 +62,15 @@ pub struct Attendance {
     mode: Mode,
     last_seen: Instant,
     mode_since: Instant,
+    /// No update yet: the clock starts at the first look, not at construction (the engine's first
+    /// plan can take seconds on a Pi, a minute under emulation, and nobody has been looked for).
+    fresh: bool,
 }
 
 impl Attendance {
     /// Starts active, as if someone had just been seen: the first picture is the camera's.
     pub fn new(config: AttendanceConfig, now: Instant) -> Attendance {
-        Attendance { config, mode: Mode::Active, last_seen: now, mode_since: now }
+        Attendance { config, mode: Mode::Active, last_seen: now, mode_since: now, fresh: true }
     }
 
     pub fn mode(&self) -> Mode {
@@ -86,6 +89,9 @@ impl Attendance {
     /// The mode at `now`, given whether someone is present and whether the shop is open;
     /// `Some(mode)` when it changed.
     pub fn update(&mut self, present: bool, open: bool, now: Instant) -> Option<Mode> {
+        if std::mem::take(&mut self.fresh) {
+            (self.last_seen, self.mode_since) = (now, now);
+        }
         if present {
             self.last_seen = now;
         }
@@ -130,6 +136,17 @@ mod tests {
         // Closing time: asleep even with someone there; opening again wakes it for them.
         assert_eq!(a.update(true, false, s(106)), Some(Mode::Asleep));
         assert_eq!(a.update(true, true, s(200)), Some(Mode::Active));
+    }
+
+    #[test]
+    fn the_clock_starts_at_the_first_look() {
+        let t0 = Instant::now();
+        let config = AttendanceConfig { attract_after: Some(Duration::from_secs(10)), ..Default::default() };
+        let mut a = Attendance::new(config, t0);
+        // A slow start (the first plan took 60 s): nobody has been looked for yet.
+        assert_eq!(a.update(false, true, t0 + Duration::from_secs(60)), None);
+        assert_eq!(a.update(false, true, t0 + Duration::from_secs(69)), None);
+        assert_eq!(a.update(false, true, t0 + Duration::from_secs(70)), Some(Mode::Attract));
     }
 
     #[test]

@@ -40,7 +40,7 @@ go cross
 sleep 0.8
 go empty
 sleep 20
-if grep -q "presence: active" "$LAB_SHARE/mirror.log"; then
+if sed -n '/presence: asleep/,$p' "$LAB_SHARE/mirror.log" | grep -q "presence: active"; then  # (woken by the passer-by)
   lab_fail "a passer-by woke the mirror"
 fi
 lab_screendump still-asleep
@@ -48,9 +48,19 @@ lab_screendump still-asleep
 go arrive
 sleep 2
 go stand
-mirror_wait_log "presence: active" 120
-mirror_wait_log "display on" 10
-mirror_wait_log "live picture on screen" 60
+# Log lines since the mirror fell asleep (a slow start may have flipped modes before).
+since_asleep() { sed -n '/presence: asleep/,$p' "$LAB_SHARE/mirror.log" | grep -q "$1"; }
+wait_since_asleep() { # TEXT SECONDS
+  i=0
+  until since_asleep "$1"; do
+    i=$((i + 1)); [ $i -lt $(($2 * 10)) ] || lab_fail "no '$1' within $2 s of waking"
+    kill -0 "$MIRROR_PID" 2>/dev/null || lab_fail "atelier-mirror exited"
+    sleep 0.1
+  done
+}
+wait_since_asleep "presence: active" 120
+wait_since_asleep "display on" 10
+wait_since_asleep "live picture on screen" 60
 sleep 1
 lab_screendump woken
 mirror_stop
