@@ -126,6 +126,7 @@ mod tests {
             ..Default::default()
         };
         let mut a = Attendance::new(config, t0);
+        assert_eq!(a.update(false, true, t0), None, "the first look");
         assert_eq!(a.update(false, true, s(9)), None);
         assert_eq!(a.update(false, true, s(10)), Some(Mode::Attract));
         assert_eq!(a.update(false, true, s(59)), None);
@@ -154,6 +155,7 @@ mod tests {
         let t0 = Instant::now();
         let config = AttendanceConfig { attract_after: None, sleep_after: None, ..Default::default() };
         let mut a = Attendance::new(config, t0);
+        a.update(false, true, t0);
         assert_eq!(a.update(false, true, t0 + Duration::from_secs(86_400)), None);
         assert_eq!(a.mode(), Mode::Active);
     }
