@@ -101,7 +101,7 @@ fn output(c: &mut Criterion) {
 fn person(c: &mut Criterion) {
     use atelier_edge::person::{Background, MaskSmoother, Segmenter, composite};
     let frame = atelier_edge::sources::demo::sample(MODEL);
-    let segmenter = Segmenter::builtin();
+    let mut segmenter = Segmenter::builtin();
     let mut smoother = MaskSmoother::default();
     let mask = segmenter.segment(&frame).unwrap();
     let mut group = c.benchmark_group("person 320x240");

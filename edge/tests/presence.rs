@@ -228,13 +228,13 @@ fn presence_drives_attract_sleep_and_a_fast_wake() {
     assert!(report.look_ms_mean > 0.0 && report.looks > 0);
 }
 
-/// A poster-like still picture of a person: unmoving, so after `still` it no longer keeps the
-/// mirror awake. (Unit tests cover the detector; this covers the segmenter on a real photo.)
+/// The segmenter on the recorded scene's frames: the person is found, the empty wall is not.
+/// (Unit tests cover the detector's logic; this covers the network on real pictures.)
 #[test]
 fn the_segmenter_sees_the_person_in_the_sequence_and_not_in_the_empty_wall() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let seq = Sequence::new(&repo.join(PERSON), 320, 240);
-    let segmenter = Segmenter::builtin();
+    let mut segmenter = Segmenter::builtin();
     let empty: RgbImage = seq.frame(None, 1);
     let person = seq.frame(Some(seq.centre()), 2);
     let (e, p) =

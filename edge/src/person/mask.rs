@@ -78,14 +78,11 @@ impl MaskSmoother {
     pub fn current(&self) -> Option<&Mask> {
         self.state.as_ref()
     }
-
-    pub fn reset(&mut self) {
-        self.state = None;
-    }
 }
 
 impl Default for MaskSmoother {
-    /// Tuned on the lab's camera-like sequence at 10–30 fps: the edge settles within ~3 frames.
+    /// A person who steps in is 94 % in the matte after 3 frames (1 − 0.4³); a pixel the network
+    /// misses for one frame keeps 65 % of its weight.
     fn default() -> Self {
         MaskSmoother::new(0.6, 0.35)
     }
@@ -123,30 +120,36 @@ fn resize_bilinear(mask: &Mask, size: Size) -> Vec<f32> {
 }
 
 /// In-place box blur of radius `r` (window 2r+1, edges clamped), rows then columns, with running
-/// sums: O(pixels) whatever the radius.
+/// sums: O(pixels) whatever the radius, two line buffers for the whole picture.
 pub(crate) fn box_blur(data: &mut [f32], w: usize, h: usize, r: usize) {
-    let mut line = Vec::new();
-    let blur_line = |get: &dyn Fn(usize) -> f32, n: usize, line: &mut Vec<f32>| {
-        line.clear();
-        let at = |i: isize| get(i.clamp(0, n as isize - 1) as usize);
-        let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
-        let norm = 1.0 / (2 * r + 1) as f32;
-        for i in 0..n as isize {
-            line.push(sum * norm);
-            sum += at(i + r as isize + 1) - at(i - r as isize);
-        }
-    };
+    let mut src = Vec::with_capacity(w.max(h));
+    let mut out = Vec::with_capacity(w.max(h));
     for y in 0..h {
-        let row: Vec<f32> = data[y * w..][..w].to_vec();
-        blur_line(&|x| row[x], w, &mut line);
-        data[y * w..][..w].copy_from_slice(&line);
+        src.clear();
+        src.extend_from_slice(&data[y * w..][..w]);
+        blur_line(&src, r, &mut out);
+        data[y * w..][..w].copy_from_slice(&out);
     }
     for x in 0..w {
-        let col: Vec<f32> = (0..h).map(|y| data[y * w + x]).collect();
-        blur_line(&|y| col[y], h, &mut line);
-        for (y, v) in line.iter().enumerate() {
+        src.clear();
+        src.extend((0..h).map(|y| data[y * w + x]));
+        blur_line(&src, r, &mut out);
+        for (y, v) in out.iter().enumerate() {
             data[y * w + x] = *v;
         }
+    }
+}
+
+/// One line of [`box_blur`] into `out`.
+fn blur_line(src: &[f32], r: usize, out: &mut Vec<f32>) {
+    let n = src.len() as isize;
+    let at = |i: isize| src[i.clamp(0, n - 1) as usize];
+    let norm = 1.0 / (2 * r + 1) as f32;
+    let mut sum: f32 = (-(r as isize)..=r as isize).map(at).sum();
+    out.clear();
+    for i in 0..n {
+        out.push(sum * norm);
+        sum += at(i + r as isize + 1) - at(i - r as isize);
     }
 }
 

@@ -20,8 +20,8 @@ use crate::engine::{Engine, EngineError};
 use crate::frame::Size;
 
 /// The segmenter and the mask it keeps over time. The segmenter runs on every frame it is given:
-/// at ~6 ms per 256×144 frame here (a twentieth of the generator's time) a skipped frame would
-/// save little and let the edge lag behind a moving person.
+/// at ~9 ms per frame here (`cargo bench --bench frame_path -- person`; the generator takes ~65 ms)
+/// a skipped frame would save little and let the edge lag behind a moving person.
 #[derive(Debug)]
 pub struct PersonMask {
     segmenter: Segmenter,
@@ -39,9 +39,9 @@ impl PersonMask {
         Ok(self.smoother.update(mask))
     }
 
-    /// Forgets the past (after the mirror slept, the person is somewhere else).
-    pub fn reset(&mut self) {
-        self.smoother.reset();
+    /// The smoothed mask of the last frame segmented.
+    pub fn current(&self) -> Option<&Mask> {
+        self.smoother.current()
     }
 }
 

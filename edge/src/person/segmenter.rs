@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use image::RgbImage;
-use image::imageops::FilterType;
 use tract_onnx::prelude::*;
 
 use super::mask::Mask;
 use crate::engine::image_to_tensor;
+use crate::frame::Size;
+use crate::imageops::{Fit, Scaler};
 
 /// The landscape model (256×144), compiled into the mirror so that a fresh install segments.
 pub const BUILTIN: &[u8] = include_bytes!("../../../models/segmenter/selfie-landscape.onnx");
@@ -29,6 +30,7 @@ pub struct Segmenter {
     plan: Arc<TypedRunnableModel>,
     width: u32,
     height: u32,
+    scaler: Scaler,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -62,7 +64,8 @@ impl Segmenter {
         }
         let plan =
             typed.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| err(format!("{e:#}")))?;
-        Ok(Segmenter { name: name.to_string(), plan, width: dims[3] as u32, height: dims[2] as u32 })
+        let (width, height) = (dims[3] as u32, dims[2] as u32);
+        Ok(Segmenter { name: name.to_string(), plan, width, height, scaler: Scaler::new() })
     }
 
     pub fn name(&self) -> &str {
@@ -77,14 +80,14 @@ impl Segmenter {
     /// Person probability per pixel of `image`, at the network's size (the picture is stretched
     /// to it: the network was trained on whole camera frames, and a stretched mask maps back
     /// onto the picture exactly).
-    pub fn segment(&self, image: &RgbImage) -> Result<Mask, SegmenterError> {
-        let small = if image.dimensions() == (self.width, self.height) {
-            image.clone()
+    pub fn segment(&mut self, image: &RgbImage) -> Result<Mask, SegmenterError> {
+        let input = if image.dimensions() == (self.width, self.height) {
+            image_to_tensor(image)
         } else {
-            image::imageops::resize(image, self.width, self.height, FilterType::Triangle)
+            image_to_tensor(&self.scaler.resize(image, Size::new(self.width, self.height), Fit::Stretch))
         };
         let run = |e: TractError| SegmenterError::Run(format!("{e:#}"));
-        let out = self.plan.run(tvec!(image_to_tensor(&small).into_tvalue())).map_err(run)?;
+        let out = self.plan.run(tvec!(input.into_tvalue())).map_err(run)?;
         let mask = out[0].to_plain_array_view::<f32>().map_err(run)?;
         let data: Vec<f32> = mask.iter().copied().collect();
         if data.len() != (self.width * self.height) as usize {

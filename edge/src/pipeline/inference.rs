@@ -12,7 +12,7 @@ use super::{Report, Stylized, Switches, lock};
 use crate::engine::{Engine, EngineError};
 use crate::frame::Frame;
 use crate::imageops::blend;
-use crate::person::{Mask, Painter};
+use crate::person::Painter;
 use crate::presence::{Mode, Watcher};
 use crate::style::StyleMix;
 
@@ -75,7 +75,7 @@ impl Inference<'_> {
 
     /// One camera frame through the per-frame path; `None` while asleep (nothing to show).
     fn frame(&mut self, mut frame: Frame) -> Result<Option<Stylized>, EngineError> {
-        let mask = self.look(&frame)?;
+        self.look(&frame)?;
         match self.watcher.as_ref().map_or(Mode::Active, |w| w.mode()) {
             Mode::Asleep => return Ok(None),
             Mode::Attract => {
@@ -88,7 +88,8 @@ impl Inference<'_> {
             Mode::Active => self.rotate_style()?,
         }
         let t0 = Instant::now();
-        let mut picture = self.painter.paint(self.engine, &frame.image, mask.as_ref())?;
+        let mask = self.watcher.as_ref().and_then(|w| w.mask());
+        let mut picture = self.painter.paint(self.engine, &frame.image, mask)?;
         if self.strength < 1.0 {
             blend(&mut picture, &frame.image, self.strength);
         }
@@ -97,12 +98,13 @@ impl Inference<'_> {
         Ok(Some(Stylized { frame, style: self.style.clone(), caption: None }))
     }
 
-    /// Presence: segments the frame (the mask is kept for the composite) and follows the mode.
-    fn look(&mut self, frame: &Frame) -> Result<Option<Mask>, EngineError> {
-        let Some(watcher) = self.watcher.as_mut() else { return Ok(None) };
+    /// Presence: segments the frame (the watcher keeps the mask for the composite) and follows
+    /// the mode.
+    fn look(&mut self, frame: &Frame) -> Result<(), EngineError> {
+        let Some(watcher) = self.watcher.as_mut() else { return Ok(()) };
         let t0 = Instant::now();
         let look = watcher.look(&frame.image, Instant::now()).map_err(|e| EngineError::Run(e.to_string()))?;
-        let (mask, present, changed) = (look.mask.cloned(), look.present, look.changed);
+        let (present, changed) = (look.present, look.changed);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         {
             let mut s = lock(self.stats);
@@ -113,7 +115,7 @@ impl Inference<'_> {
         if let Some(mode) = changed {
             self.enter(mode);
         }
-        Ok(mask)
+        Ok(())
     }
 
     fn enter(&mut self, mode: Mode) {

@@ -29,10 +29,8 @@ pub trait PresenceSensor: Send {
 }
 
 /// What one look found.
-#[derive(Debug)]
-pub struct Look<'a> {
-    /// The smoothed person mask, when the camera is used.
-    pub mask: Option<&'a Mask>,
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
     pub present: bool,
     /// The new mode, when it changed.
     pub changed: Option<Mode>,
@@ -75,19 +73,23 @@ impl Watcher {
         self.attendance.config()
     }
 
+    /// The smoothed person mask of the last look (for the composite), when there is a segmenter.
+    pub fn mask(&self) -> Option<&Mask> {
+        self.person.as_ref().and_then(|p| p.current())
+    }
+
     /// Looks at one camera picture taken at `now`.
-    pub fn look(&mut self, image: &RgbImage, now: Instant) -> Result<Look<'_>, SegmenterError> {
+    pub fn look(&mut self, image: &RgbImage, now: Instant) -> Result<Look, SegmenterError> {
         let motion = self.motion.update(image);
         let sensor = self.sensor.as_mut().and_then(|s| s.read());
-        let mask = match &mut self.person {
-            Some(person) => Some(person.update(image)?),
-            None => None,
+        let coverage = match &mut self.person {
+            Some(person) => person.update(image)?.coverage(),
+            None => 0.0,
         };
-        let coverage = mask.map_or(0.0, |m| m.coverage());
         let present = self.detector.update(Observation { coverage, motion, sensor }, now);
         let open = self.attendance.config().hours.as_ref().is_none_or(|h| h.is_open_now());
         let changed = self.attendance.update(present, open, now);
-        Ok(Look { mask, present, changed })
+        Ok(Look { present, changed })
     }
 
     /// While the camera is away: the mirror stays awake so that its notice ("Camera
