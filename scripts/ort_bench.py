@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Times an ONNX model in onnxruntime (CPU), for comparison with tract in docs/benchmarks.md.
 
-usage: ort_bench.py MODEL.onnx [--threads N] [--runs N] [--sizes 320x240,640x480]
+usage: ort_bench.py MODEL.onnx [--threads N] [--runs N] [--sizes 320x240,640x480] [--json]
+
+With --json it prints one JSON object per size (`atelier bench --compare-ort` reads them).
 """
+import json
 import argparse
 import statistics
 import time
@@ -17,6 +20,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--sizes", default="320x240,640x480")
+    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
@@ -36,7 +40,11 @@ def main() -> None:
             t0 = time.perf_counter()
             session.run(None, feeds)
             times.append((time.perf_counter() - t0) * 1e3)
-        print(f"onnxruntime {ort.__version__} {size} threads={args.threads}: median {statistics.median(times):.1f} ms/frame")
+        ms = statistics.median(times)
+        if args.json:
+            print(json.dumps({"runtime": f"onnxruntime {ort.__version__}", "size": size, "threads": args.threads, "ms": ms}))
+        else:
+            print(f"onnxruntime {ort.__version__} {size} threads={args.threads}: median {ms:.1f} ms/frame")
 
 
 if __name__ == "__main__":

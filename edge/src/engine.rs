@@ -309,19 +309,67 @@ impl Engine {
             Precision::F32 => image,
             Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),
         };
-        let mut inputs: TVec<Option<TValue>> = tvec![None; plan.input_count()];
-        inputs[self.image_input] = Some(image.into_tvalue());
-        if let Some(i) = self.style_input {
-            inputs[i] = Some(self.style.clone());
-        }
-        let inputs =
-            inputs.into_iter().map(|i| i.expect("the contract allows only image and style inputs")).collect();
-        let mut outputs = plan.run(inputs).map_err(run_err)?;
+        let mut outputs = plan.run(self.inputs(&plan, image)).map_err(run_err)?;
         let out = outputs.remove(0).into_tensor();
         if out.datum_type() == DatumType::F32 {
             return Ok(out);
         }
         Ok(out.cast_to::<f32>().map_err(run_err)?.into_owned())
+    }
+
+    /// The plan's inputs: `image` (already at the plan's precision) and the current style.
+    fn inputs(&self, plan: &Arc<TypedRunnableModel>, image: Tensor) -> TVec<TValue> {
+        let mut inputs: TVec<Option<TValue>> = tvec![None; plan.input_count()];
+        inputs[self.image_input] = Some(image.into_tvalue());
+        if let Some(i) = self.style_input {
+            inputs[i] = Some(self.style.clone());
+        }
+        inputs.into_iter().map(|i| i.expect("the contract allows only image and style inputs")).collect()
+    }
+
+    /// Times every node of the plan for `size`, node by node as tract evaluates them: the median
+    /// over `runs` runs after one warm-up, in evaluation order. This is tract's own per-node
+    /// evaluation hook, so the figures add up to a normal run's time within timer overhead.
+    pub fn profile(&mut self, size: Size, runs: usize) -> Result<Vec<NodeTime>, EngineError> {
+        use tract_onnx::tract_core::plan::eval;
+        let plan = self.plan(size)?;
+        let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
+        let image =
+            Tensor::zero::<f32>(&[1, 3, size.height as usize, size.width as usize]).map_err(run_err)?;
+        let image = match self.precision {
+            Precision::F32 => image,
+            Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),
+        };
+        let mut samples: HashMap<usize, Vec<f64>> = HashMap::new();
+        let mut state = plan.spawn().map_err(run_err)?;
+        for run in 0..=runs.max(1) {
+            state
+                .run_plan_with_eval(self.inputs(&plan, image.clone()), |ctx, op_state, node, inputs| {
+                    let start = std::time::Instant::now();
+                    let out = eval(ctx, op_state, node, inputs);
+                    if run > 0 {
+                        samples.entry(node.id).or_default().push(start.elapsed().as_secs_f64() * 1e3);
+                    }
+                    out
+                })
+                .map_err(run_err)?;
+        }
+        let model = plan.model();
+        Ok(plan
+            .order_without_consts()
+            .iter()
+            .filter_map(|id| {
+                let mut times = samples.remove(id)?;
+                times.sort_by(f64::total_cmp);
+                let node = model.node(*id);
+                Some(NodeTime {
+                    name: node.name.clone(),
+                    op: node.op().name().to_string(),
+                    output: node.outputs.first().map(|o| format!("{:?}", o.fact.shape)).unwrap_or_default(),
+                    ms: times[times.len() / 2],
+                })
+            })
+            .collect())
     }
 
     /// The precision the plans compute at.
@@ -334,6 +382,19 @@ impl Engine {
         let out = self.run_tensor(image_to_tensor(image))?;
         tensor_to_image(&out).map_err(EngineError::Run)
     }
+}
+
+/// One node's share of a run, from [`Engine::profile`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NodeTime {
+    /// The node's name in tract's optimised graph (derived from the ONNX node names).
+    pub name: String,
+    /// tract's operator, e.g. `Conv`, `OptMatMul`, `Reduce<Sum>`.
+    pub op: String,
+    /// Shape of its first output.
+    pub output: String,
+    /// Median milliseconds.
+    pub ms: f64,
 }
 
 /// Style weights as a `[1, S]` input tensor at `precision`.

@@ -5,8 +5,10 @@
 //! after a warm-up, and figures go to `docs/benchmarks.md` with the command that produced them.
 
 use std::path::Path;
+use std::process::Command;
 
-use atelier_edge::engine::Precision;
+use anyhow::Context;
+use atelier_edge::engine::{NodeTime, Precision};
 use atelier_edge::{Engine, EngineOptions, Size};
 
 use crate::eval::ms_per_frame;
@@ -69,6 +71,83 @@ pub fn psnr_against_f32(model: &Path, engine: &mut Engine, dir: &Path, size: Siz
     let images = load_folder(dir, size, "comparison")?;
     let mut reference = Engine::load(model, EngineOptions::default())?;
     Ok(compare(&mut reference, engine, &images)?.1)
+}
+
+/// `scripts/ort_bench.py`, carried in the binary so `--compare-ort` works from any directory.
+const ORT_BENCH: &str = include_str!("../../scripts/ort_bench.py");
+
+/// onnxruntime's median ms/frame on the same model, size and thread count, timed by
+/// `scripts/ort_bench.py` under `python` (which needs `onnxruntime` and `numpy`:
+/// `scripts/python-env.sh` makes such an environment). Returns the runtime's name and the time.
+pub fn ort_ms(
+    python: &Path,
+    model: &Path,
+    size: Size,
+    threads: usize,
+    runs: usize,
+) -> anyhow::Result<(String, f64)> {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(ORT_BENCH)
+        .arg(model)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--runs",
+            &runs.to_string(),
+            "--sizes",
+            &size.to_string(),
+            "--json",
+        ])
+        .output()
+        .with_context(|| format!("--compare-ort: cannot run {} (pass --python)", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        anyhow::bail!(
+            "--compare-ort: onnxruntime failed under {}: {}\n(scripts/python-env.sh makes a Python with onnxruntime; pass it as --python)",
+            python.display(),
+            err.trim().lines().last().unwrap_or("no message")
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        runtime: String,
+        ms: f64,
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Row = serde_json::from_str(text.trim().lines().last().unwrap_or(""))
+        .with_context(|| format!("--compare-ort: unexpected output from ort_bench.py: {text:?}"))?;
+    Ok((row.runtime, row.ms))
+}
+
+/// Where a run's time goes: per operator (total ms, share, node count), largest first, then
+/// the `top` slowest nodes, as Markdown.
+pub fn profile_table(nodes: &[NodeTime], top: usize) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let total: f64 = nodes.iter().map(|n| n.ms).sum();
+    let mut by_op: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    for n in nodes {
+        let e = by_op.entry(&n.op).or_default();
+        e.0 += n.ms;
+        e.1 += 1;
+    }
+    let mut ops: Vec<_> = by_op.into_iter().collect();
+    ops.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+    let mut out = format!(
+        "total {total:.1} ms over {} nodes\n\n| operator | ms | share | nodes |\n|---|---|---|---|\n",
+        nodes.len()
+    );
+    for (op, (ms, count)) in ops {
+        let _ = writeln!(out, "| {op} | {ms:.2} | {:.1} % | {count} |", 100.0 * ms / total);
+    }
+    let mut slow: Vec<&NodeTime> = nodes.iter().collect();
+    slow.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    let _ = write!(out, "\n| slowest nodes | operator | output | ms |\n|---|---|---|---|\n");
+    for n in slow.into_iter().take(top) {
+        let _ = writeln!(out, "| {} | {} | {} | {:.2} |", n.name, n.op, n.output, n.ms);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -29,6 +29,10 @@ enum Command {
     /// Train a multi-style generator as a GAN and export it as ONNX.
     #[cfg(feature = "train")]
     Train(Box<atelier_host::train::cli::TrainArgs>),
+    /// Move a trained model to another generator shape of the same widths (e.g. the fused,
+    /// edge-padded decoder) by teaching it to reproduce the model's pictures.
+    #[cfg(feature = "train")]
+    Distill(Box<atelier_host::train::cli::DistillArgs>),
     /// Train a generator (this build has no training support).
     #[cfg(not(feature = "train"))]
     Train {
@@ -106,6 +110,18 @@ enum Command {
         /// Also report, for reduced precisions, the worst PSNR against f32 on these images.
         #[arg(long, value_name = "DIR")]
         compare: Option<PathBuf>,
+        /// Also time the same file in onnxruntime, size by size in the same run, and print the
+        /// ratio (f32 rows).
+        #[arg(long)]
+        compare_ort: bool,
+        /// The Python that runs onnxruntime for --compare-ort (`scripts/python-env.sh` prints
+        /// a virtual environment that has it).
+        #[arg(long, env = "ATELIER_PYTHON", default_value = "python3", value_name = "PYTHON")]
+        python: PathBuf,
+        /// Instead of timing whole runs, time every node of tract's plan (first thread count and
+        /// precision, each size) and print where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -271,6 +287,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         #[cfg(feature = "train")]
         Command::Train(args) => train(*args),
+        #[cfg(feature = "train")]
+        Command::Distill(args) => {
+            let command_line = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+            let out = args.out.clone();
+            let s = atelier_host::train::distill::distill(&args.into_options(command_line))?;
+            eprintln!(
+                "distilled {} steps in {:.0} s; mean difference to the teacher {:.4} -> {:.4}; model {}",
+                s.steps,
+                s.seconds,
+                s.first_difference,
+                s.last_difference,
+                out.display()
+            );
+            Ok(())
+        }
         #[cfg(not(feature = "train"))]
         Command::Train { .. } => bail!(
             "this atelier was built without training support; build it with `--features train` \
@@ -290,7 +321,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stylize(args) => stylize(args),
         Command::Eval(args) => eval(args),
         Command::Quantize(args) => quantize(args),
-        Command::Bench { model, sizes, threads, precision, runs, compare } => {
+        Command::Bench { model, sizes, threads, precision, runs, compare, compare_ort, python, profile } => {
+            if profile {
+                let options =
+                    EngineOptions { threads: threads[0], precision: precision[0], ..Default::default() };
+                let mut engine = Engine::load(&model, options)?;
+                for &size in &sizes {
+                    let nodes = engine.profile(size, runs)?;
+                    println!(
+                        "## {} at {size}, {} thread(s), {}\n",
+                        model.display(),
+                        threads[0],
+                        precision[0]
+                    );
+                    println!("{}", atelier_host::bench::profile_table(&nodes, 15));
+                }
+                return Ok(());
+            }
             let plan = atelier_host::bench::BenchPlan {
                 sizes: &sizes,
                 threads: &threads,
@@ -299,18 +346,40 @@ fn run(cli: Cli) -> Result<()> {
                 compare: compare.as_deref(),
             };
             println!(
-                "| model | size | threads | precision | ms/frame (median of {runs}) | frames/s | worst PSNR vs f32 |\n|---|---|---|---|---|---|---|"
+                "| model | size | threads | precision | ms/frame (median of {runs}) | frames/s | worst PSNR vs f32 | onnxruntime ms | tract / onnxruntime |\n|---|---|---|---|---|---|---|---|---|"
             );
+            let mut runtime = None;
             for row in atelier_host::bench::run(&model, &plan)? {
+                let ort = match compare_ort && row.precision == Precision::F32 {
+                    true => {
+                        let (name, ms) = atelier_host::bench::ort_ms(
+                            &python,
+                            &model,
+                            row.size.parse().map_err(anyhow::Error::msg)?,
+                            row.threads,
+                            runs,
+                        )?;
+                        runtime = Some(name);
+                        Some(ms)
+                    }
+                    false => None,
+                };
                 println!(
-                    "| {} | {} | {} | {} | {:.1} | {:.1} | {} |",
+                    "| {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
                     model.display(),
                     row.size,
                     row.threads,
                     row.precision,
                     row.ms_per_frame,
                     row.fps,
-                    row.min_psnr_db.map_or("—".to_string(), |db| format!("{db:.1} dB"))
+                    row.min_psnr_db.map_or("—".to_string(), |db| format!("{db:.1} dB")),
+                    ort.map_or("—".to_string(), |ms| format!("{ms:.1}")),
+                    ort.map_or("—".to_string(), |ms| format!("{:.2}×", row.ms_per_frame / ms)),
+                );
+            }
+            if let Some(name) = runtime {
+                println!(
+                    "\n(onnxruntime is {name}, timed in a Python child right after tract at each setting)"
                 );
             }
             Ok(())

@@ -10,6 +10,7 @@ use atelier_edge::{Engine, EngineOptions};
 use atelier_host::generator::ResidualKind;
 use atelier_host::train::checkpoint::{self, CheckpointState};
 use atelier_host::train::critic::Critic;
+use atelier_host::train::distill::{DistillOptions, distill};
 use atelier_host::train::features::{self, GramKind, LossNet, LossNetKind};
 use atelier_host::train::model::TchGenerator;
 use atelier_host::train::{LossWeights, StepLosses, Term, TrainOptions, Tune, train};
@@ -42,6 +43,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         seed: 3,
         threads: 2,
         resume: None,
+        init_from: None,
         device: tch::Device::Cpu,
         weights: LossWeights::default(),
         tune: vec![],
@@ -131,6 +133,96 @@ fn short_training_lowers_losses_and_exports_a_contract_model() {
         trained_with.contains("65 steps") && trained_with.ends_with(": test && second stage"),
         "{trained_with}"
     );
+}
+
+/// Writes a model of the shipped v2 kind (reflection padding after up-sampling, so written
+/// unfused) with styles starry and scream and weights drawn with `seed`; returns its weights.
+fn write_v2_model(path: &Path, seed: u64) -> atelier_host::generator::Weights {
+    let names: Vec<String> = vec!["starry".into(), "scream".into()];
+    let old = Generator::new(GeneratorConfig { decoder_padding: None, ..GeneratorConfig::default() }, names)
+        .unwrap();
+    let weights = old.init_weights(seed);
+    let meta = atelier_host::onnx::ModelMeta {
+        train_size: 48,
+        quantization: atelier_edge::contract::Quantization::F32,
+        trained_with: "the old recipe".into(),
+        style_sources: None,
+    };
+    let proto = atelier_host::onnx::generator_to_proto(&old, &weights, &meta).unwrap();
+    atelier_host::onnx::save(&proto, path).unwrap();
+    weights
+}
+
+#[test]
+fn init_from_starts_from_a_model_files_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_path = dir.path().join("old.onnx");
+    let weights = write_v2_model(&old_path, 4);
+
+    // One step at a vanishing learning rate: the new (edge, fused) model holds the same weights.
+    let out = dir.path().join("new.onnx");
+    let mut o = options(&out, 1);
+    (o.init_from, o.lr, o.command_line) = (Some(old_path.clone()), 1e-9, "fine-tune".into());
+    train(&o).unwrap();
+    let new = Generator::new(GeneratorConfig::default(), vec!["starry".into(), "scream".into()]).unwrap();
+    let written = atelier_edge::contract::read(&out).unwrap();
+    let back = atelier_host::onnx::read_weights(&written, &new).unwrap();
+    for (name, p) in &weights {
+        let worst = p.data.iter().zip(&back[name].data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{name}: moved by {worst}");
+    }
+    let trained_with =
+        &written.metadata_props.iter().find(|p| p.key == "atelier.trained_with").unwrap().value;
+    assert!(trained_with.contains("[init from") && trained_with.contains("the old recipe"), "{trained_with}");
+
+    // Another pack's file is refused, naming it.
+    let mut o = options(&out, 1);
+    o.styles.reverse();
+    o.init_from = Some(old_path);
+    let err = format!("{:#}", train(&o).unwrap_err());
+    assert!(err.contains("old.onnx") && err.contains("styles"), "{err}");
+}
+
+#[test]
+fn distillation_moves_a_model_to_the_fused_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher.onnx");
+    write_v2_model(&teacher, 6);
+    let options = |out: &Path, generator: GeneratorConfig| DistillOptions {
+        teacher: teacher.clone(),
+        content: people(),
+        out: out.to_path_buf(),
+        generator,
+        steps: 40,
+        size: 48,
+        batch: 2,
+        seed: 1,
+        threads: 2,
+        lr: 2e-3,
+        time_limit: None,
+        command_line: "distill test".into(),
+    };
+    let out = dir.path().join("student.onnx");
+    let summary = distill(&options(&out, GeneratorConfig::default())).unwrap();
+    assert_eq!(summary.steps, 40);
+    assert!(summary.first_difference > 0.0, "edge padding changed nothing: {summary:?}");
+    assert!(summary.last_difference < summary.first_difference, "{summary:?}");
+    let written = atelier_edge::contract::read(&out).unwrap();
+    assert_eq!(atelier_host::onnx::generator_config(&written), Some(GeneratorConfig::default()));
+    assert!(written.graph.as_ref().unwrap().node.iter().any(|n| n.op_type == "DepthToSpace"));
+    let trained_with =
+        &written.metadata_props.iter().find(|p| p.key == "atelier.trained_with").unwrap().value;
+    assert!(
+        trained_with.starts_with("the old recipe && ") && trained_with.ends_with("distill test"),
+        "{trained_with}"
+    );
+    peer_check(&out);
+
+    // Other widths cannot be distilled into: the weights would not fit.
+    let narrow =
+        GeneratorConfig { encoder: vec![8, 16, 32], decoder: vec![16, 8], ..GeneratorConfig::default() };
+    let err = format!("{:#}", distill(&options(&out, narrow)).unwrap_err());
+    assert!(err.contains("teacher.onnx") && err.contains("differ in their parameters"), "{err}");
 }
 
 #[test]

@@ -37,6 +37,11 @@ pub struct TrainArgs {
     /// Continue from a checkpoint directory (FILE.ckpt).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
+    /// Start the generator from the weights of a model file this tool wrote (same styles, same
+    /// widths; the paddings may differ), with a fresh critic: fine-tunes a shipped model whose
+    /// checkpoint is gone, or moves it to a new padding.
+    #[arg(long, value_name = "MODEL.onnx", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// `cpu` or `cuda` (`cuda:N` for another GPU).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
@@ -151,6 +156,7 @@ impl TrainArgs {
             seed: self.seed,
             threads,
             resume: self.resume,
+            init_from: self.init_from,
             device: self.device,
             weights: LossWeights {
                 adversarial: self.w_adversarial,
@@ -173,5 +179,60 @@ impl TrainArgs {
             stop,
             command_line,
         })
+    }
+}
+
+/// `atelier distill`: see [`super::distill`].
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    /// The model to reproduce (an f32 model this tool wrote).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub teacher: PathBuf,
+    /// Folder of photos to match it on (the teacher's training photos).
+    #[arg(long, value_name = "DIR")]
+    pub content: PathBuf,
+    /// The model to write.
+    #[arg(long, value_name = "FILE.onnx")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 400)]
+    pub steps: usize,
+    /// Crop size in pixels (multiple of 8).
+    #[arg(long, value_name = "PX", default_value_t = 256)]
+    pub size: u32,
+    #[arg(long, value_name = "B", default_value_t = 4)]
+    pub batch: usize,
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// CPU threads for libtorch [default: all cores].
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Stop after this many minutes.
+    #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
+    pub time_limit: Option<std::time::Duration>,
+    /// The student's shape: the teacher's widths; paddings and up-sampling may differ.
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+impl DistillArgs {
+    pub fn into_options(self, command_line: String) -> super::distill::DistillOptions {
+        super::distill::DistillOptions {
+            teacher: self.teacher,
+            content: self.content,
+            out: self.out,
+            generator: self.generator.config(),
+            steps: self.steps,
+            size: self.size,
+            batch: self.batch,
+            seed: self.seed,
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            lr: self.lr,
+            time_limit: self.time_limit,
+            command_line,
+        }
     }
 }

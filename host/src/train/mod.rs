@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod critic;
 pub mod data;
+pub mod distill;
 pub mod features;
 pub mod model;
 
@@ -27,7 +28,7 @@ use rand::{Rng, SeedableRng};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use crate::generator::{Generator, GeneratorConfig};
+use crate::generator::{Generator, GeneratorConfig, Weights};
 use crate::onnx::{self, ModelMeta};
 use checkpoint::{CheckpointState, Outputs};
 use critic::Critic;
@@ -110,6 +111,8 @@ pub struct TrainOptions {
     pub seed: u64,
     pub threads: usize,
     pub resume: Option<PathBuf>,
+    /// A model file whose weights start the generator (see `--init-from`).
+    pub init_from: Option<PathBuf>,
     pub device: Device,
     pub weights: LossWeights,
     /// Per-style factors of single loss terms.
@@ -202,7 +205,11 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         .map(|p| p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default())
         .collect();
 
-    let mut generator = TchGenerator::new(spec.clone(), &spec.init_weights(opts.seed), device);
+    let (init, init_note) = match &opts.init_from {
+        Some(path) => init_weights_from(path, &spec)?,
+        None => (spec.init_weights(opts.seed), None),
+    };
+    let mut generator = TchGenerator::new(spec.clone(), &init, device);
     let mut critic = Critic::new(names.len(), device);
     let mut state = CheckpointState {
         step: 0,
@@ -212,7 +219,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         style_sources: sources.clone(),
         generator: opts.generator.clone(),
         seconds: 0.0,
-        commands: Vec::new(),
+        commands: init_note.into_iter().collect(),
     };
     if let Some(dir) = &opts.resume {
         state = checkpoint::load(dir, &state, &mut generator.vs, &mut critic.vs)?;
@@ -301,6 +308,19 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary> {
         checkpoint: outputs.checkpoint,
         preview: outputs.preview,
     })
+}
+
+/// The weights of the model at `path` for `spec`, and what to record about where they came from.
+fn init_weights_from(path: &std::path::Path, spec: &Generator) -> Result<(Weights, Option<String>)> {
+    let context = || format!("--init-from {}", path.display());
+    let bytes = std::fs::read(path).with_context(context)?;
+    let proto = atelier_edge::contract::decode(&bytes).with_context(context)?;
+    let weights = onnx::read_weights(&proto, spec).with_context(context)?;
+    let origin = atelier_edge::contract::validate(&proto)
+        .ok()
+        .and_then(|info| info.trained_with)
+        .unwrap_or_else(|| "no training record".into());
+    Ok((weights, Some(format!("[init from {}: {origin}]", path.display()))))
 }
 
 fn validate(opts: &TrainOptions) -> Result<()> {

@@ -76,6 +76,7 @@ fn run_layers(
                 let p = (*kernel / 2) as i64;
                 let (x, p) = match padding {
                     Padding::Reflect if p > 0 => (x.reflection_pad2d([p, p, p, p]), 0),
+                    Padding::Edge if p > 0 => (x.replication_pad2d([p, p, p, p]), 0),
                     _ => (x, p),
                 };
                 x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], *groups as i64)
