@@ -18,14 +18,17 @@ echo
 echo "## where tract's time goes (atelier bench --profile, 1 thread)"
 target/release/atelier bench --model "$MODEL" --runs 10 --threads 1 --profile
 echo "## pipeline (atelier-mirror, test pattern in, null out)"
+# threads x parallel frames: "1 1" one frame, one tract thread; "2 1" tract splits each frame;
+# "1 2" two frames at once (the default on multi-core CPUs).
 for size in 320x240 640x480; do
-  for t in 1 2; do
+  for split in "1 1" "2 1" "1 2"; do
+    read -r t pf <<<"$split"
     for person in "--presence off --stylize all" ""; do
       # shellcheck disable=SC2086 # $person is a list of flags
-      target/release/atelier-mirror --model "$MODEL" --input test-pattern: --output null: --fps 240 \
-        --frames 200 --threads $t --model-size "$size" $person --report \
+      target/release/atelier-mirror --model "$MODEL" --input test-pattern: --output null: --fps 90 \
+        --frames 200 --threads "$t" --parallel-frames "$pf" --model-size "$size" $person --report \
         | grep -E '"(output_fps|inference_ms_mean|look_ms_mean)"' | tr -d ' ,' | tr '\n' ' '
-      echo " (model $size, threads=$t${person:+, $person})"
+      echo " (model $size, threads=$t, parallel frames=$pf${person:+, $person})"
     done
   done
 done

@@ -36,6 +36,7 @@ pub struct MirrorConfig {
     pub model: Option<PathBuf>,
     pub style: Option<String>,
     pub threads: Option<usize>,
+    pub parallel_frames: Option<usize>,
     pub precision: Option<Precision>,
     pub frames: Option<u64>,
     pub fps: Option<f32>,
@@ -154,6 +155,7 @@ impl MirrorConfig {
             model: over.model.or(self.model),
             style: over.style.or(self.style),
             threads: over.threads.or(self.threads),
+            parallel_frames: over.parallel_frames.or(self.parallel_frames),
             precision: over.precision.or(self.precision),
             frames: over.frames.or(self.frames),
             fps: over.fps.or(self.fps),
@@ -194,6 +196,11 @@ impl MirrorConfig {
         let threads = self.threads.unwrap_or(1);
         if !(1..=64).contains(&threads) {
             return Err(invalid("threads", format!("{threads} is out of range; accepted: 1..=64")));
+        }
+        let parallel_frames = self.parallel_frames.unwrap_or_else(Settings::default_parallel_frames);
+        if !(1..=16).contains(&parallel_frames) {
+            let why = format!("{parallel_frames} is out of range; accepted: 1..=16");
+            return Err(invalid("parallel_frames", why));
         }
         let fps = self.fps.unwrap_or(30.0);
         if !(fps > 0.0 && fps <= 240.0) {
@@ -259,6 +266,7 @@ impl MirrorConfig {
             model: self.model,
             style,
             threads,
+            parallel_frames,
             precision: self.precision.unwrap_or_default(),
             frames: self.frames,
             fps,
@@ -298,7 +306,10 @@ pub struct Settings {
     pub model: Option<PathBuf>,
     /// `None`: the model's first style.
     pub style: Option<StyleMix>,
+    /// tract threads per frame.
     pub threads: usize,
+    /// Frames stylized at once, each on its own thread and copy of the engine.
+    pub parallel_frames: usize,
     /// f16 only pays on CPUs with native half precision (Pi 5, Jetson Orin).
     pub precision: Precision,
     pub frames: Option<u64>,
@@ -334,6 +345,12 @@ impl Settings {
     pub const DEFAULT_MODEL_SIZE: Size = Size::new(320, 240);
     pub const DEFAULT_PREVIEW: &'static str = "127.0.0.1:8080";
     pub const DEFAULT_STATE_DIR: &'static str = "/var/lib/atelier";
+
+    /// Two frames at once wherever there are two cores: whole frames side by side scale better
+    /// than tract's threads within one (docs/benchmarks.md); more would mostly add latency.
+    pub fn default_parallel_frames() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    }
 }
 
 #[cfg(test)]

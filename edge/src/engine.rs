@@ -124,6 +124,9 @@ impl std::str::FromStr for Precision {
 /// let stylized = engine.stylize(&photo)?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```
+///
+/// A clone shares the compiled plans; each clone runs on its own thread (one frame each).
+#[derive(Clone)]
 pub struct Engine {
     name: String,
     info: ModelInfo,

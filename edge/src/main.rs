@@ -54,9 +54,12 @@ struct Cli {
     /// Stop after N output frames [default: run until stopped].
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
-    /// Inference threads [default: 1].
+    /// tract threads per frame [default: 1].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Frames stylized at once, each on its own thread [default: 2 on multi-core CPUs, else 1].
+    #[arg(long, value_name = "N")]
+    parallel_frames: Option<usize>,
     /// Arithmetic precision: f32, or f16 on CPUs with native half precision such as the
     /// Raspberry Pi 5 and Jetson Orin [default: f32].
     #[arg(long, value_name = "P")]
@@ -153,6 +156,7 @@ impl Cli {
             model: self.model.clone(),
             style: self.style.clone(),
             threads: self.threads,
+            parallel_frames: self.parallel_frames,
             precision: self.precision,
             frames: self.frames,
             fps: self.fps,
@@ -285,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
             background: settings.background.clone(),
             ..Painter::default()
         },
+        parallel_frames: settings.parallel_frames,
     };
     let watcher = watcher(&settings, &engine)?;
     let serial = settings.serial.clone().map(|path| {

@@ -152,6 +152,7 @@ fn presence_drives_attract_sleep_and_a_fast_wake() {
         mirror: true,
         overlay: OverlayOptions::default(),
         painter: Painter::default(),
+        parallel_frames: 1,
     };
     let attendance = AttendanceConfig {
         attract_after: Some(Duration::from_millis(1500)),

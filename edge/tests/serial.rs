@@ -99,6 +99,7 @@ impl Mirror {
             mirror: true,
             overlay: OverlayOptions::default(),
             painter: Default::default(),
+            parallel_frames: 1,
         };
         let pipeline = {
             let (stop, sink) = (stop.clone(), Box::new(shown.clone()));

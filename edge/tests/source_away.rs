@@ -81,6 +81,7 @@ fn a_source_away_shows_a_notice_then_live_frames_again() {
         mirror: true,
         overlay: OverlayOptions::default(),
         painter: Default::default(),
+        parallel_frames: 1,
     };
     let report = pipeline::run(
         Box::new(source),

@@ -77,6 +77,7 @@ impl Mirror {
             mirror: true,
             overlay: OverlayOptions::default(),
             painter: Default::default(),
+            parallel_frames: 2,
         };
         let run = {
             let stop = stop.clone();

@@ -34,6 +34,7 @@ fn config() -> PipelineConfig {
         mirror: true,
         overlay: OverlayOptions { show_style: true, show_fps: false },
         painter: Default::default(),
+        parallel_frames: 2,
     }
 }
 

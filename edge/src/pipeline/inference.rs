@@ -1,18 +1,19 @@
 //! The inference thread: control commands between frames, then per frame: who is there, what to
-//! show (the person stylized, the attract show, or nothing while asleep), and the strength blend.
+//! show (the person stylized, the attract show, or nothing while asleep); the stylizing itself
+//! goes to the [`painters`](super::painters), one frame each.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::attract::{AttractShow, INVITATION};
-use super::link::{Command, Link};
+use super::link::{Command, Link, StatusBoard};
+use super::painters::{Free, InOrder, Job, Painters, record_inference};
 use super::slot::{LatestSlot, Taken};
 use super::{Report, Stylized, Switches, lock};
 use crate::engine::{Engine, EngineError};
 use crate::frame::Frame;
-use crate::imageops::blend;
-use crate::person::Painter;
+use crate::person::Stylize;
 use crate::presence::{Mode, Watcher};
 use crate::style::StyleMix;
 
@@ -27,11 +28,16 @@ pub struct ModeChange {
 }
 
 pub(super) struct Inference<'a> {
+    /// The engine commands change; the painters get copies. The attract show runs on it.
     pub engine: &'a mut Engine,
+    pub painters: Painters,
+    pub out: &'a InOrder<'a>,
     pub link: &'a Link,
+    pub board: &'a StatusBoard,
     pub stats: &'a std::sync::Mutex<Report>,
     pub switches: &'a Switches,
-    pub painter: Painter,
+    /// Whether the painters composite through the person mask (each frame then carries a copy).
+    pub stylize: Stylize,
     pub watcher: Option<Watcher>,
     pub attract: AttractShow,
     /// The overlay label of the current style.
@@ -42,16 +48,17 @@ pub(super) struct Inference<'a> {
 }
 
 impl Inference<'_> {
-    pub fn run(
-        &mut self,
-        input: &LatestSlot<Frame>,
-        output: &LatestSlot<Stylized>,
-    ) -> Result<(), EngineError> {
+    pub fn run(&mut self, input: &LatestSlot<Frame>) -> Result<(), EngineError> {
         loop {
-            let frame = match input.take_timeout(COMMAND_POLL) {
-                Taken::Item(frame) => Some(frame),
-                Taken::TimedOut => None,
-                Taken::Closed => break,
+            // A free painter first, so that the frame taken next is the freshest one.
+            let frame = match self.painters.wait_free(COMMAND_POLL) {
+                Free::Gone => break,
+                Free::Busy => None,
+                Free::Yes => match input.take_timeout(COMMAND_POLL) {
+                    Taken::Item(frame) => Some(frame),
+                    Taken::TimedOut => None,
+                    Taken::Closed => break,
+                },
             };
             for command in self.link.commands() {
                 self.apply(command)?;
@@ -64,38 +71,39 @@ impl Inference<'_> {
                 }
                 continue;
             };
-            let Some(picture) = self.frame(frame)? else { continue };
-            self.link.update(|st| st.dropped_frames = input.dropped() + output.dropped());
-            if !output.put(picture) {
+            if !self.frame(frame)? {
                 break;
             }
+            let dropped = input.dropped() + self.out.dropped();
+            self.link.update(|st| st.dropped_frames = dropped);
         }
         Ok(())
     }
 
-    /// One camera frame through the per-frame path; `None` while asleep (nothing to show).
-    fn frame(&mut self, mut frame: Frame) -> Result<Option<Stylized>, EngineError> {
+    /// One camera frame through the per-frame path: a look, then the person to a painter, the
+    /// attract show, or nothing while asleep. False once the pipeline is closing.
+    fn frame(&mut self, frame: Frame) -> Result<bool, EngineError> {
         self.look(&frame)?;
         match self.watcher.as_ref().map_or(Mode::Active, |w| w.mode()) {
-            Mode::Asleep => return Ok(None),
+            Mode::Asleep => Ok(true),
             Mode::Attract => {
                 let t0 = Instant::now();
                 let (mut demo, style) = self.attract.next(self.engine)?;
-                self.record_inference(t0);
+                record_inference(self.stats, self.board, t0);
                 demo.captured = frame.captured;
-                return Ok(Some(Stylized { frame: demo, style, caption: Some(INVITATION.into()) }));
+                Ok(self.out.deliver(Stylized { frame: demo, style, caption: Some(INVITATION.into()) }))
             }
-            Mode::Active => self.rotate_style()?,
+            Mode::Active => {
+                self.rotate_style()?;
+                let mask = match self.stylize {
+                    Stylize::All => None,
+                    _ => self.watcher.as_ref().and_then(|w| w.mask()).cloned(),
+                };
+                let weights = self.engine.style_weights();
+                let (strength, style) = (self.strength, self.style.clone());
+                Ok(self.painters.paint(Job { frame, mask, weights, strength, style }))
+            }
         }
-        let t0 = Instant::now();
-        let mask = self.watcher.as_ref().and_then(|w| w.mask());
-        let mut picture = self.painter.paint(self.engine, &frame.image, mask)?;
-        if self.strength < 1.0 {
-            blend(&mut picture, &frame.image, self.strength);
-        }
-        frame.image = picture;
-        self.record_inference(t0);
-        Ok(Some(Stylized { frame, style: self.style.clone(), caption: None }))
     }
 
     /// Presence: segments the frame (the watcher keeps the mask for the composite) and follows
@@ -146,15 +154,6 @@ impl Inference<'_> {
         self.apply(Command::SetStyle(StyleMix::single(&styles[(current + 1) % styles.len()])))
     }
 
-    fn record_inference(&self, t0: Instant) {
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let mut s = lock(self.stats);
-        s.frames_stylized += 1;
-        s.inference_ms_mean += (ms - s.inference_ms_mean) / s.frames_stylized as f64;
-        s.inference_ms_max = s.inference_ms_max.max(ms);
-        self.link.update(|st| st.record_inference(ms, &s));
-    }
-
     fn apply(&mut self, command: Command) -> Result<(), EngineError> {
         match command {
             Command::SetStyle(mix) => match mix.weights(self.engine.styles()) {
@@ -181,6 +180,7 @@ impl Inference<'_> {
             Command::SwapModel { engine: new, style: mix } => {
                 tracing::info!("model {} replaces {}", new.name(), self.engine.name());
                 *self.engine = *new;
+                self.painters.use_model(self.engine);
                 self.style = mix.label().into();
                 let engine = &*self.engine;
                 self.link.update(|s| {

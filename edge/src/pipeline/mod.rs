@@ -18,6 +18,7 @@
 pub mod attract;
 mod inference;
 pub mod link;
+mod painters;
 pub mod slot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +58,8 @@ pub struct PipelineConfig {
     pub overlay: OverlayOptions,
     /// The style on the whole picture, the person or the background (needs a watcher's mask).
     pub painter: Painter,
+    /// Frames stylized at once, each by its own painter thread and copy of the engine.
+    pub parallel_frames: usize,
 }
 
 /// Why the pipeline stopped with an error.
@@ -213,7 +216,7 @@ pub fn run(
     .expect("spawn capture thread");
 
     let inference = {
-        let (input, output, shutdown, stats, label, switches, painter) = (
+        let (input, output, shutdown, stats, label, switches, painter, board) = (
             to_model.clone(),
             to_output.clone(),
             shutdown.clone(),
@@ -221,23 +224,41 @@ pub fn run(
             style.label(),
             switches.clone(),
             config.painter.clone(),
+            board.clone(),
         );
         let attract = attract::AttractShow::new(config.model_size);
+        let parallel_frames = config.parallel_frames;
         thread::Builder::new().name("inference".into()).spawn(move || {
-            let mut stage = inference::Inference {
-                engine: &mut engine,
-                link: &link,
-                stats: &stats,
-                switches: &switches,
-                painter,
-                watcher,
-                attract,
-                style: label.into(),
-                strength: 1.0,
-                started,
-                last_rotation: Instant::now(),
-            };
-            let result = stage.run(&input, &output);
+            let out = painters::InOrder::new(&output);
+            let shared = painters::Shared { out: &out, stats: &stats, board: &board, painter: &painter };
+            let result = thread::scope(|scope| {
+                let (painters, handles) = painters::Painters::start(scope, parallel_frames, &engine, &shared);
+                let mut stage = inference::Inference {
+                    engine: &mut engine,
+                    painters,
+                    out: &out,
+                    link: &link,
+                    board: &board,
+                    stats: &stats,
+                    switches: &switches,
+                    stylize: painter.stylize,
+                    watcher,
+                    attract,
+                    style: label.into(),
+                    strength: 1.0,
+                    started,
+                    last_rotation: Instant::now(),
+                };
+                let result = stage.run(&input);
+                // Hanging up on the painters ends them once their frame is out.
+                drop(stage);
+                handles.into_iter().fold(result, |first, handle| {
+                    let joined = handle
+                        .join()
+                        .unwrap_or_else(|_| Err(EngineError::Run("a painter thread panicked".into())));
+                    first.and(joined)
+                })
+            });
             shutdown();
             result
         })
@@ -253,7 +274,7 @@ pub fn run(
             status.clone(),
             config.clone(),
             switches.clone(),
-            board,
+            board.clone(),
         );
         thread::Builder::new().name("output".into()).spawn(move || {
             let result =

@@ -24,13 +24,18 @@ impl TestPattern {
     pub fn render(size: Size, t: u64) -> RgbImage {
         let (w, h) = (size.width, size.height);
         let phase = t as f32 / 30.0;
-        let mut img = RgbImage::from_fn(w, h, |x, y| {
-            let u = x as f32 / w as f32;
-            let v = y as f32 / h as f32;
-            let hue = (u + 0.1 * phase).fract();
-            let [r, g, b] = hsv(hue, 0.55, 0.35 + 0.5 * v);
-            image::Rgb([r, g, b])
-        });
+        // A hue sweep across, brighter downwards. HSV is linear in value, so one colour per
+        // column times one brightness per row: the source must cost little next to inference,
+        // or benchmarks that use it measure the pattern.
+        let columns: Vec<[f32; 3]> =
+            (0..w).map(|x| hsv((x as f32 / w as f32 + 0.1 * phase).fract(), 0.55, 1.0)).collect();
+        let mut img = RgbImage::new(w, h);
+        for (y, row) in img.as_mut().chunks_exact_mut(3 * w as usize).enumerate() {
+            let value = 255.0 * (0.35 + 0.5 * y as f32 / h as f32);
+            for (px, c) in row.chunks_exact_mut(3).zip(&columns) {
+                px.copy_from_slice(&[(c[0] * value) as u8, (c[1] * value) as u8, (c[2] * value) as u8]);
+            }
+        }
         let mut canvas = Canvas::new(&mut img);
         let s = w.min(h) as i32;
         let cx = (w as f32 * (0.5 + 0.3 * (phase * 0.9).sin())) as i32;
@@ -86,8 +91,8 @@ impl Source for TestPattern {
     }
 }
 
-/// HSV (all in 0..=1) to RGB8.
-fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
+/// HSV to RGB, all in 0..=1.
+fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
     let i = (h * 6.0).floor();
     let f = h * 6.0 - i;
     let (p, q, t) = (v * (1.0 - s), v * (1.0 - f * s), v * (1.0 - (1.0 - f) * s));
@@ -99,7 +104,7 @@ fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
         4 => (t, p, v),
         _ => (v, p, q),
     };
-    [(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8]
+    [r, g, b]
 }
 
 #[cfg(test)]
