@@ -3,7 +3,8 @@
 # (scripts/cross-build.sh: Debian's rustc-web and arm64 std) and runs scenario 1 (vivid camera ->
 # stylized -> drm: on virtio-gpu) in the aarch64 device-lab guest (cortex-a76, the Pi 5's core),
 # judged on the screendump like the x86_64 run. Needs the host's expected_picture example.
-#   scripts/aarch64-lab.sh [SCENARIO]    default camera-drm; `pir` runs the GPIO sensor scenario
+#   scripts/aarch64-lab.sh [SCENARIO]    default camera-drm; `pir` runs the GPIO sensor scenario,
+#                                        `arm-kernels` the engine at f32 and f16
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/cross-build.sh

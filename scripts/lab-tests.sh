@@ -26,7 +26,7 @@ scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
-    scenarios+=(aarch64-camera-drm aarch64-pir)
+    scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels)
   else
     echo "lab: ATELIER_LAB_AARCH64=0: the aarch64 scenario is NOT run" >&2
   fi
