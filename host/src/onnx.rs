@@ -15,6 +15,9 @@ use tract_onnx::pb::tensor_proto::DataType;
 
 use crate::generator::{Generator, Layer, Padding, Upsampling, Weights};
 
+mod fused;
+use fused::{skip_phase_kernel, subpixel_kernel, unfuse};
+
 /// The opset written. 17 is accepted by tract, onnxruntime and the ONNX checker alike.
 pub const OPSET: i64 = 17;
 /// IR version matching opset 17.
@@ -125,7 +128,7 @@ pub enum ReadWeightsError {
 }
 
 /// Reads the weights of `g` back from a model this writer wrote, e.g. to fine-tune a shipped model
-/// whose checkpoint is gone. Fused decoder stages are inverted ([`unfuse`]): their phase (0, 0)
+/// whose checkpoint is gone. Fused decoder stages are inverted ([`fused::unfuse`]): their phase (0, 0)
 /// kernel is the original one blended by an invertible 3×3 matrix on each side.
 pub fn read_weights(proto: &pb::ModelProto, g: &Generator) -> Result<Weights, ReadWeightsError> {
     let info = contract::validate(proto)?;
@@ -134,14 +137,7 @@ pub fn read_weights(proto: &pb::ModelProto, g: &Generator) -> Result<Weights, Re
     }
     let initializers: BTreeMap<&str, &pb::TensorProto> =
         proto.graph.iter().flat_map(|g| &g.initializer).map(|t| (t.name.as_str(), t)).collect();
-    let values = |name: &str| -> Option<Vec<f32>> {
-        let t = initializers.get(name).filter(|t| t.data_type == DataType::Float as i32)?;
-        Some(if t.raw_data.is_empty() {
-            t.float_data.clone()
-        } else {
-            t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        })
-    };
+    let values = |name: &str| initializers.get(name).and_then(|t| crate::quantize::f32_values(t).ok());
     g.param_shapes()
         .into_iter()
         .map(|(name, shape)| {
@@ -155,72 +151,6 @@ pub fn read_weights(proto: &pb::ModelProto, g: &Generator) -> Result<Weights, Re
             Ok((name, crate::generator::Param { shape, data }))
         })
         .collect()
-}
-
-/// The original weight `name` (`[cout, cin, 3, 3]`) or bias of a fused decoder convolution, from
-/// the fused file's `<conv>.subpixel.*` (and `<conv>.skip.weight`) initializers.
-fn unfuse(name: &str, shape: &[usize], values: &dyn Fn(&str) -> Option<Vec<f32>>) -> Option<Vec<f32>> {
-    if let Some(conv) = name.strip_suffix(".bias") {
-        let phased = values(&format!("{conv}.subpixel.bias"))?;
-        return Some(phased.iter().step_by(4).copied().collect());
-    }
-    let conv = name.strip_suffix(".weight")?;
-    let fused = values(&format!("{conv}.subpixel.weight"))?;
-    let (cout, cin) = (shape[0], shape[1]);
-    let low = fused.len() / (4 * cout * 9);
-    let skip = values(&format!("{conv}.skip.weight"));
-    // K₀₀ = Tᵀ·w·T with T = PHASE_TAPS[0] (rows: taps k, columns: low-resolution rows d).
-    let t = PHASE_TAPS[0].map(|r| r.map(f64::from));
-    let inv = invert3(t)?;
-    let mut w = vec![0f32; cout * cin * 9];
-    for o in 0..cout {
-        for c in 0..low {
-            let k = |dy: usize, dx: usize| fused[(((4 * o) * low + c) * 3 + dy) * 3 + dx] as f64;
-            // w = T⁻ᵀ·K·T⁻¹
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let mut v = 0.0;
-                    for dy in 0..3 {
-                        for dx in 0..3 {
-                            v += inv[dy][ky] * k(dy, dx) * inv[dx][kx];
-                        }
-                    }
-                    w[((o * cin + c) * 3 + ky) * 3 + kx] = v as f32;
-                }
-            }
-        }
-        if let Some(skip) = &skip {
-            let channels = cin - low;
-            for c in 0..channels {
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        w[((o * cin + low + c) * 3 + ky) * 3 + kx] =
-                            skip[(((4 * o) * channels + c) * 4 + ky) * 4 + kx];
-                    }
-                }
-            }
-        }
-    }
-    Some(w)
-}
-
-/// The inverse of a 3×3 matrix, or `None` when it is singular.
-fn invert3(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let cof = |r: usize, c: usize| {
-        let (r1, r2, c1, c2) = ((r + 1) % 3, (r + 2) % 3, (c + 1) % 3, (c + 2) % 3);
-        m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]
-    };
-    let det = (0..3).map(|c| m[0][c] * cof(0, c)).sum::<f64>();
-    if det.abs() < 1e-12 {
-        return None;
-    }
-    let mut inv = [[0.0; 3]; 3];
-    for (r, row) in inv.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = cof(c, r) / det;
-        }
-    }
-    Some(inv)
 }
 
 /// Encodes and writes a model atomically (temporary file, then rename), so a crash or a full
@@ -404,7 +334,7 @@ impl<'a> GraphBuilder<'a> {
     /// Why it is exact: with half-pixel centres, up-sampled row `2i + a` blends low-resolution rows
     /// `i - 1 .. i + 1` with fixed weights, so each of the four output phases `(a, b)` of a 3×3
     /// convolution over the up-sampled map is a 3×3 convolution over the low-resolution one, whose
-    /// kernel is the original one blended by those weights ([`subpixel_kernel`]). Clamping at the
+    /// kernel is the original one blended by those weights ([`fused::subpixel_kernel`]). Clamping at the
     /// borders is what edge padding of the low-resolution input reproduces, and what edge padding
     /// of the up-sampled map leaves unchanged, so borders agree too. A concatenated full-resolution
     /// input (the photo) is convolved by a stride-2 4×4 convolution writing the same four phases.
@@ -625,83 +555,9 @@ impl<'a> GraphBuilder<'a> {
 /// Channels of the tensor a decoder concatenates before its last convolution: the photo.
 const SKIP_INPUT_CHANNELS: usize = 3;
 
-/// `PHASE_TAPS[a][k][d]`: how much low-resolution row `i + d - 1` contributes to up-sampled row
-/// `2i + a + k - 1` (bilinear ×2, half-pixel centres), i.e. to tap `k` of a 3×3 kernel centred on
-/// output row `2i + a`.
-const PHASE_TAPS: [[[f32; 3]; 3]; 2] = {
-    let mut t = [[[0.0; 3]; 3]; 2];
-    let mut a = 0;
-    while a < 2 {
-        let mut k = 0;
-        while k < 3 {
-            // Up-sampled row p = 2j + r: r = 0 blends rows j - 1, j (¼, ¾); r = 1 rows j, j + 1.
-            let p = a as i32 + k as i32 - 1;
-            let (j, r) = (p.div_euclid(2), p.rem_euclid(2));
-            let d = (j + 1) as usize; // low-resolution row j relative to i, shifted to 0..3
-            if r == 0 {
-                t[a][k][d - 1] += 0.25;
-                t[a][k][d] += 0.75;
-            } else {
-                t[a][k][d] += 0.75;
-                t[a][k][d + 1] += 0.25;
-            }
-            k += 1;
-        }
-        a += 1;
-    }
-    t
-};
-
-/// The `[4·cout, low, 3, 3]` kernel of the fused convolution over the first `low` input channels
-/// of `w` (`[cout, cin, 3, 3]`): output channel `4·o + 2·a + b` is phase `(a, b)` of channel `o`,
-/// the order `DepthToSpace` mode CRD expects.
-fn subpixel_kernel(w: &[f32], cout: usize, cin: usize, low: usize) -> Vec<f32> {
-    let mut out = vec![0f32; 4 * cout * low * 9];
-    for o in 0..cout {
-        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-            let row = 4 * o + 2 * a + b;
-            for c in 0..low {
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let v = w[((o * cin + c) * 3 + ky) * 3 + kx];
-                        for dy in 0..3 {
-                            for dx in 0..3 {
-                                out[((row * low + c) * 3 + dy) * 3 + dx] +=
-                                    v * PHASE_TAPS[a][ky][dy] * PHASE_TAPS[b][kx][dx];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The `[4·cout, cin - low, 4, 4]` stride-2 kernel that convolves the concatenated full-resolution
-/// channels (after `low`) of `w` into the same four phases: output row `2i + a` reads padded rows
-/// `2i + a + ky`, i.e. row `a + ky` of the 4×4 window at `2i`.
-fn skip_phase_kernel(w: &[f32], cout: usize, cin: usize, low: usize) -> Vec<f32> {
-    let skip = cin - low;
-    let mut out = vec![0f32; 4 * cout * skip * 16];
-    for o in 0..cout {
-        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-            let row = 4 * o + 2 * a + b;
-            for c in 0..skip {
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        out[((row * skip + c) * 4 + a + ky) * 4 + b + kx] =
-                            w[((o * cin + low + c) * 3 + ky) * 3 + kx];
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::fused::PHASE_TAPS;
     use super::*;
     use crate::generator::GeneratorConfig;
     use atelier_edge::{Engine, EngineOptions, Size};

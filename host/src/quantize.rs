@@ -122,7 +122,7 @@ fn set_metadata(proto: &mut pb::ModelProto, key: &str, value: &str) {
 }
 
 /// The values of an f32 initializer (raw little-endian data or `float_data`).
-fn f32_values(t: &pb::TensorProto) -> Result<Vec<f32>, QuantizeError> {
+pub(crate) fn f32_values(t: &pb::TensorProto) -> Result<Vec<f32>, QuantizeError> {
     if t.data_type != DataType::Float as i32 {
         return Err(QuantizeError::Initializer { name: t.name.clone(), problem: "not f32".into() });
     }

@@ -103,17 +103,8 @@ fn short_training_lowers_losses_and_exports_a_contract_model() {
     let state = checkpoint::load(&summary.checkpoint, &expected, &mut fresh.vs, &mut critic.vs).unwrap();
     assert_eq!(state.step, 60);
     let exported = atelier_edge::contract::read(&out).unwrap();
-    let from_ckpt = atelier_host::onnx::generator_to_proto(
-        &spec,
-        &fresh.weights(),
-        &atelier_host::onnx::ModelMeta {
-            train_size: 48,
-            quantization: atelier_edge::contract::Quantization::F32,
-            trained_with: String::new(),
-            style_sources: None,
-        },
-    )
-    .unwrap();
+    let from_ckpt =
+        atelier_host::onnx::generator_to_proto(&spec, &fresh.weights(), &f32_meta(48, "")).unwrap();
     let init = |p: &tract_onnx::pb::ModelProto| p.graph.as_ref().unwrap().initializer.clone();
     assert_eq!(init(&exported), init(&from_ckpt));
 
@@ -142,12 +133,7 @@ fn write_v2_model(path: &Path, seed: u64) -> atelier_host::generator::Weights {
     let old = Generator::new(GeneratorConfig { decoder_padding: None, ..GeneratorConfig::default() }, names)
         .unwrap();
     let weights = old.init_weights(seed);
-    let meta = atelier_host::onnx::ModelMeta {
-        train_size: 48,
-        quantization: atelier_edge::contract::Quantization::F32,
-        trained_with: "the old recipe".into(),
-        style_sources: None,
-    };
+    let meta = f32_meta(48, "the old recipe");
     let proto = atelier_host::onnx::generator_to_proto(&old, &weights, &meta).unwrap();
     atelier_host::onnx::save(&proto, path).unwrap();
     weights
@@ -356,12 +342,7 @@ fn libtorch_and_the_exported_model_agree() {
         let spec = Generator::new(config.clone(), vec!["a".into(), "b".into(), "c".into()]).unwrap();
         let weights = spec.init_weights(11);
         let tch_gen = TchGenerator::new(spec.clone(), &weights, tch::Device::Cpu);
-        let meta = atelier_host::onnx::ModelMeta {
-            train_size: 64,
-            quantization: atelier_edge::contract::Quantization::F32,
-            trained_with: "test".into(),
-            style_sources: None,
-        };
+        let meta = f32_meta(64, "test");
         let proto = atelier_host::onnx::generator_to_proto(&spec, &weights, &meta).unwrap();
         let bytes = prost::Message::encode_to_vec(&proto);
         let mut engine = Engine::from_bytes(&bytes, "agree", EngineOptions::default()).unwrap();
@@ -407,4 +388,14 @@ fn lite0_features_match_the_pytorch_reference() {
         }
     }
     assert_eq!(net.content_layer(), 2);
+}
+
+/// The metadata of an f32 model written by a test.
+fn f32_meta(train_size: u32, trained_with: &str) -> atelier_host::onnx::ModelMeta {
+    atelier_host::onnx::ModelMeta {
+        train_size,
+        quantization: atelier_edge::contract::Quantization::F32,
+        trained_with: trained_with.into(),
+        style_sources: None,
+    }
 }

@@ -11,6 +11,28 @@ use super::features::{GramKind, LossNetKind};
 use super::{LossWeights, Term, TrainOptions, Tune};
 use crate::generator::GeneratorArgs;
 
+/// Crops, batches, seed and threads: the same flags for `train` and `distill`.
+#[derive(Debug, clap::Args)]
+pub struct Batches {
+    /// Crop size in pixels (multiple of 8).
+    #[arg(long, value_name = "PX", default_value_t = 256)]
+    pub size: u32,
+    #[arg(long, value_name = "B", default_value_t = 4)]
+    pub batch: usize,
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// CPU threads for libtorch [default: all cores].
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+}
+
+impl Batches {
+    /// `--threads`, or all cores.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// A style to learn, NAME=IMAGE; repeat for each style.
@@ -24,16 +46,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
-    /// Crop size in pixels (multiple of 8).
-    #[arg(long, value_name = "PX", default_value_t = 256)]
-    pub size: u32,
-    #[arg(long, value_name = "B", default_value_t = 4)]
-    pub batch: usize,
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-    /// CPU threads for libtorch [default: all cores].
-    #[arg(long, value_name = "T")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub batches: Batches,
     /// Continue from a checkpoint directory (FILE.ckpt).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
@@ -144,16 +158,15 @@ impl TrainArgs {
                 tch::Cuda::device_count()
             );
         }
-        let threads =
-            self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = self.batches.threads();
         Ok(TrainOptions {
             styles: self.styles,
             content: self.content,
             out: self.out,
             steps: self.steps,
-            size: self.size,
-            batch: self.batch,
-            seed: self.seed,
+            size: self.batches.size,
+            batch: self.batches.batch,
+            seed: self.batches.seed,
             threads,
             resume: self.resume,
             init_from: self.init_from,
@@ -196,16 +209,8 @@ pub struct DistillArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 400)]
     pub steps: usize,
-    /// Crop size in pixels (multiple of 8).
-    #[arg(long, value_name = "PX", default_value_t = 256)]
-    pub size: u32,
-    #[arg(long, value_name = "B", default_value_t = 4)]
-    pub batch: usize,
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-    /// CPU threads for libtorch [default: all cores].
-    #[arg(long, value_name = "T")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub batches: Batches,
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
     /// Stop after this many minutes.
@@ -224,12 +229,10 @@ impl DistillArgs {
             out: self.out,
             generator: self.generator.config(),
             steps: self.steps,
-            size: self.size,
-            batch: self.batch,
-            seed: self.seed,
-            threads: self
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            size: self.batches.size,
+            batch: self.batches.batch,
+            seed: self.batches.seed,
+            threads: self.batches.threads(),
             lr: self.lr,
             time_limit: self.time_limit,
             command_line,
