@@ -19,7 +19,7 @@ echo "## where tract's time goes (atelier bench --profile, 1 thread)"
 target/release/atelier bench --model "$MODEL" --runs 10 --threads 1 --profile
 echo "## pipeline (atelier-mirror, test pattern in, null out)"
 # threads x parallel frames: "1 1" one frame, one tract thread; "2 1" tract splits each frame;
-# "1 2" two frames at once (the default on multi-core CPUs).
+# "1 2" two frames at once (the default with 4 or more cores).
 for size in 320x240 640x480; do
   for split in "1 1" "2 1" "1 2"; do
     read -r t pf <<<"$split"

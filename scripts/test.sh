@@ -33,6 +33,8 @@ fi
 "$CARGO" test "${features[@]}"
 # The control page in headless Chromium, on the mirror `cargo test` built.
 ATELIER_MIRROR_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier-mirror" scripts/page-check.sh
+# The systemd unit: verify, and its exposure figure.
+ATELIER_MIRROR_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier-mirror" scripts/service-check.sh
 # `cargo test` built `atelier` (host has integration tests); reuse it rather than rebuild.
 ATELIER_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier" scripts/onnx-peer-check.sh
 if [ "${ATELIER_SKIP_LAB:-0}" = 1 ]; then

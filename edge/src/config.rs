@@ -186,6 +186,42 @@ impl MirrorConfig {
         }
     }
 
+    /// Settings from `file` under the command line's `flags`, keeping a copy of a file that
+    /// worked at `keep`; when `file` cannot be used, the copy kept last time under the same flags,
+    /// and why, in one line for the journal and the screen. A typo in a running mirror's config
+    /// then costs its new settings, not its picture. Without a kept copy (a first start) the
+    /// error is returned: the mirror stops with that one line rather than run on settings
+    /// nobody chose (under systemd, the start limit then stops the retries).
+    pub fn load_with_fallback(
+        file: &Path,
+        flags: MirrorConfig,
+        keep: Option<&Path>,
+    ) -> Result<(Settings, Option<String>), ConfigError> {
+        let first_error = match MirrorConfig::load(file).and_then(|c| c.merged(flags.clone()).resolve()) {
+            Ok(settings) => {
+                if let Some(keep) = keep
+                    && let Err(e) = keep_copy(file, keep)
+                {
+                    tracing::warn!("cannot keep a copy of {} as {}: {e}", file.display(), keep.display());
+                }
+                return Ok((settings, None));
+            }
+            Err(e) => e,
+        };
+        let problem = match &first_error {
+            ConfigError::Read { .. } | ConfigError::Parse { .. } => first_error.to_string(),
+            e => format!("config {}: {e}", file.display()),
+        };
+        let kept = keep.filter(|k| k.exists()).and_then(|k| {
+            let settings = MirrorConfig::load(k).and_then(|c| c.merged(flags.clone()).resolve()).ok()?;
+            Some((settings, format!("{problem}; using the last good config ({})", k.display())))
+        });
+        match kept {
+            Some((settings, problem)) => Ok((settings, Some(problem))),
+            None => Err(first_error),
+        }
+    }
+
     /// Fills defaults and checks ranges.
     pub fn resolve(self) -> Result<Settings, ConfigError> {
         let invalid = |field, message: String| ConfigError::Invalid { field, message };
@@ -346,11 +382,26 @@ impl Settings {
     pub const DEFAULT_PREVIEW: &'static str = "127.0.0.1:8080";
     pub const DEFAULT_STATE_DIR: &'static str = "/var/lib/atelier";
 
-    /// Two frames at once wherever there are two cores: whole frames side by side scale better
-    /// than tract's threads within one (docs/benchmarks.md); more would mostly add latency.
+    /// Half the cores, at most two frames at once: whole frames side by side scale better than
+    /// tract's threads within one (docs/benchmarks.md), but capture, the person mask and the
+    /// screen need a core too. On two cores, painters on both left the "camera disconnected"
+    /// notice waiting over a second in the device lab; more than two would mostly add latency.
     pub fn default_parallel_frames() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 2))
     }
+}
+
+/// Copies `file` to `keep` (through a temporary file, so a full disk never leaves half a copy),
+/// unless `keep` already holds the same text.
+fn keep_copy(file: &Path, keep: &Path) -> std::io::Result<()> {
+    let text = std::fs::read(file)?;
+    if std::fs::read(keep).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    let tmp = keep.with_extension("toml.part");
+    std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, keep)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]
@@ -444,5 +495,30 @@ mod tests {
         let twice = MirrorConfig::parse("output = [\"null:\", \"null:\"]").unwrap().resolve().unwrap_err();
         assert!(twice.to_string().contains("listed twice"), "{twice}");
         assert!(MirrorConfig::parse("rotate = 45").unwrap_err().contains("0, 90, 180, 270"));
+    }
+
+    #[test]
+    fn a_broken_file_falls_back_to_the_last_good_copy_if_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, keep) = (dir.path().join("mirror.toml"), dir.path().join("last-good.toml"));
+        let flags = MirrorConfig { frames: Some(3), ..Default::default() };
+        // No copy yet and a broken file: the error, naming the file and the line.
+        std::fs::write(&file, "fps = 10\nthreads = \"two\"\n").unwrap();
+        let err =
+            MirrorConfig::load_with_fallback(&file, flags.clone(), Some(&keep)).unwrap_err().to_string();
+        assert!(err.contains("mirror.toml") && err.contains("line 2"), "{err}");
+        assert!(!keep.exists());
+        // A good file is used and kept.
+        std::fs::write(&file, "fps = 10\n").unwrap();
+        let (s, problem) = MirrorConfig::load_with_fallback(&file, flags.clone(), Some(&keep)).unwrap();
+        assert_eq!((s.fps, s.frames, problem), (10.0, Some(3), None));
+        assert_eq!(std::fs::read_to_string(&keep).unwrap(), "fps = 10\n");
+        // Broken again (a value out of range): the kept copy, under the same flags.
+        std::fs::write(&file, "fps = 10000\n").unwrap();
+        let (s, problem) = MirrorConfig::load_with_fallback(&file, flags, Some(&keep)).unwrap();
+        let problem = problem.unwrap();
+        assert!(problem.starts_with(&format!("config {}: fps", file.display())), "{problem}");
+        assert!(problem.contains("using the last good config"), "{problem}");
+        assert_eq!((s.fps, s.frames), (10.0, Some(3)));
     }
 }

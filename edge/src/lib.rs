@@ -15,6 +15,7 @@ pub mod overlay;
 pub mod person;
 pub mod pipeline;
 pub mod presence;
+pub mod service;
 pub mod sink;
 pub mod sinks;
 pub mod source;

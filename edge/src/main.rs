@@ -57,7 +57,7 @@ struct Cli {
     /// tract threads per frame [default: 1].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Frames stylized at once, each on its own thread [default: 2 on multi-core CPUs, else 1].
+    /// Frames stylized at once, each on its own thread [default: 2 with 4 or more cores, else 1].
     #[arg(long, value_name = "N")]
     parallel_frames: Option<usize>,
     /// Arithmetic precision: f32, or f16 on CPUs with native half precision such as the
@@ -209,11 +209,20 @@ fn run(cli: Cli) -> Result<()> {
         list_devices();
         return Ok(());
     }
-    let file = match &cli.config {
-        Some(path) => MirrorConfig::load(path)?,
-        None => MirrorConfig::default(),
+    let (settings, config_problem) = match &cli.config {
+        Some(path) => {
+            // The copy of the last config that worked lives in the state directory named on the
+            // command line (the service names it), else the default one when it exists, named
+            // after the file's path so that two configs never stand in for each other.
+            let state = cli.state_dir.clone().unwrap_or_else(|| PathBuf::from(Settings::DEFAULT_STATE_DIR));
+            let keep = state.is_dir().then(|| state.join(last_good_name(path)));
+            MirrorConfig::load_with_fallback(path, cli.as_config(), keep.as_deref())?
+        }
+        None => (cli.as_config().resolve()?, None),
     };
-    let settings = file.merged(cli.as_config()).resolve()?;
+    if let Some(problem) = &config_problem {
+        tracing::error!("{problem}");
+    }
     if !settings.precision.is_native() {
         tracing::warn!(
             "precision {}: this CPU has no native {} arithmetic, expect inference many times \
@@ -290,6 +299,7 @@ fn run(cli: Cli) -> Result<()> {
             ..Painter::default()
         },
         parallel_frames: settings.parallel_frames,
+        notice: config_problem,
     };
     let watcher = watcher(&settings, &engine)?;
     let serial = settings.serial.clone().map(|path| {
@@ -300,16 +310,24 @@ fn run(cli: Cli) -> Result<()> {
             .spawn(move || serial::serve(&controller, &options, &stop))
             .expect("spawn serial thread")
     });
+    let systemd = atelier_edge::service::supervise(link.board(), stop.clone());
     let result = pipeline::run(source, engine, sink, &config, &style, stop.clone(), Some(link), watcher);
     stop.stop();
-    if let Some(serial) = serial {
-        let _ = serial.join();
+    for thread in [serial, systemd].into_iter().flatten() {
+        let _ = thread.join();
     }
     let report = result?;
     if settings.report {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// The file name of the kept copy of config `path`: `last-good` and its absolute path,
+/// e.g. `last-good_etc_atelier_mirror.toml`.
+fn last_good_name(path: &std::path::Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("last-good{}", absolute.display().to_string().replace(['/', '\\'], "_"))
 }
 
 /// Presence and the person mask: a segmenter when either needs one; None when neither is on.

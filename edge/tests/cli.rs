@@ -175,3 +175,55 @@ fn serving_beyond_loopback_needs_a_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("at least 16 characters"), "{stderr}");
 }
+
+/// A config the mirror cannot use is one clear line in the log and on the screen, and the mirror
+/// runs on the copy of the last config that worked instead of stopping with a black screen.
+#[test]
+fn a_broken_config_is_shown_and_the_last_good_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, state) = (dir.path().join("mirror.toml"), dir.path().join("state"));
+    std::fs::create_dir(&state).unwrap();
+    let run = |out: &str| {
+        let out_dir = dir.path().join(out);
+        let output = mirror()
+            .args(["--frames", "1", "--model-size", "64x48", "--capture-size", "128x96"])
+            .args(["--input", "test-pattern:", "--presence", "off", "--stylize", "all", "--fps", "2"])
+            .args(["--parallel-frames", "1"]) // the same pattern frame first in both runs
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--output")
+            .arg(format!("png:{}", out_dir.display()))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let frame = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+        (String::from_utf8_lossy(&output.stderr).to_string(), image::open(frame).unwrap().to_rgb8())
+    };
+    std::fs::write(&config, "show_style = false\n").unwrap();
+    let (log, good) = run("good");
+    assert!(!log.contains("ERROR"), "{log}");
+    assert!(
+        std::fs::read_dir(&state).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("last-good_"))
+    );
+
+    std::fs::write(&config, "show_style = false\nfps = \"fast\"\n").unwrap();
+    let (log, shown) = run("broken");
+    let line = log.lines().find(|l| l.contains("ERROR")).unwrap_or_else(|| panic!("no error line in {log}"));
+    assert!(line.contains("mirror.toml") && line.contains("line 2") && line.contains("last good"), "{line}");
+    // The same picture (the kept config has show_style = false too) with the line over it.
+    let differs = |y0: u32, y1: u32| {
+        (y0..y1)
+            .flat_map(|y| (0..good.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| good.get_pixel(x, y) != shown.get_pixel(x, y))
+            .count()
+    };
+    let h = good.height();
+    assert!(differs(h / 5, h / 5 + 20) > 100, "no notice drawn over the picture");
+    assert_eq!(differs(h / 2, h), 0, "the picture itself changed");
+}

@@ -153,6 +153,7 @@ fn presence_drives_attract_sleep_and_a_fast_wake() {
         overlay: OverlayOptions::default(),
         painter: Painter::default(),
         parallel_frames: 1,
+        notice: None,
     };
     let attendance = AttendanceConfig {
         attract_after: Some(Duration::from_millis(1500)),

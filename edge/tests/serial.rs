@@ -100,6 +100,7 @@ impl Mirror {
             overlay: OverlayOptions::default(),
             painter: Default::default(),
             parallel_frames: 1,
+            notice: None,
         };
         let pipeline = {
             let (stop, sink) = (stop.clone(), Box::new(shown.clone()));

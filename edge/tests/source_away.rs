@@ -82,6 +82,7 @@ fn a_source_away_shows_a_notice_then_live_frames_again() {
         overlay: OverlayOptions::default(),
         painter: Default::default(),
         parallel_frames: 1,
+        notice: None,
     };
     let report = pipeline::run(
         Box::new(source),

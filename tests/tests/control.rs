@@ -78,6 +78,7 @@ impl Mirror {
             overlay: OverlayOptions::default(),
             painter: Default::default(),
             parallel_frames: 2,
+            notice: None,
         };
         let run = {
             let stop = stop.clone();

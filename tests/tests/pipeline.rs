@@ -35,6 +35,7 @@ fn config() -> PipelineConfig {
         overlay: OverlayOptions { show_style: true, show_fps: false },
         painter: Default::default(),
         parallel_frames: 2,
+        notice: None,
     }
 }
 

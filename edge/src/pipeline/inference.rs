@@ -85,7 +85,11 @@ impl Inference<'_> {
     fn frame(&mut self, frame: Frame) -> Result<bool, EngineError> {
         self.look(&frame)?;
         match self.watcher.as_ref().map_or(Mode::Active, |w| w.mode()) {
-            Mode::Asleep => Ok(true),
+            Mode::Asleep => {
+                // Looking while asleep is the sleeping mirror's progress (the watchdog's measure).
+                self.board.beat();
+                Ok(true)
+            }
             Mode::Attract => {
                 let t0 = Instant::now();
                 let (mut demo, style) = self.attract.next(self.engine)?;

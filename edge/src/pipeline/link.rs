@@ -3,6 +3,7 @@
 //! Control code (serial, HTTP) holds a [`Remote`]; it never touches frames. The pipeline holds
 //! the [`Link`], applies commands between frames and keeps the status current.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -106,11 +107,28 @@ impl Status {
 pub struct StatusBoard {
     status: Arc<Mutex<Status>>,
     started: Instant,
+    beats: Arc<AtomicU64>,
 }
 
 impl StatusBoard {
     fn new() -> StatusBoard {
-        StatusBoard { status: Arc::new(Mutex::new(Status::default())), started: Instant::now() }
+        StatusBoard {
+            status: Arc::new(Mutex::new(Status::default())),
+            started: Instant::now(),
+            beats: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Counts one sign of progress: a frame reached the output, the sleeping mirror looked at
+    /// the camera, or the capture thread retried a camera that went away.
+    pub(super) fn beat(&self) {
+        self.beats.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The heartbeats so far: a count that stops when a stage hangs (the systemd watchdog's
+    /// measure, [`crate::service`]).
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Relaxed)
     }
 
     pub(super) fn update(&self, f: impl FnOnce(&mut Status)) {
@@ -140,7 +158,8 @@ impl Link {
         self.board.update(f)
     }
 
-    pub(super) fn board(&self) -> StatusBoard {
+    /// The status board this pipeline keeps current (for the systemd supervisor).
+    pub fn board(&self) -> StatusBoard {
         self.board.clone()
     }
 

@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use inference::ModeChange;
-pub use link::{Command, Link, Remote, Status, link};
+pub use link::{Command, Link, Remote, Status, StatusBoard, link};
 pub use slot::{LatestSlot, Taken};
 
 use crate::engine::{Engine, EngineError};
@@ -60,7 +60,13 @@ pub struct PipelineConfig {
     pub painter: Painter,
     /// Frames stylized at once, each by its own painter thread and copy of the engine.
     pub parallel_frames: usize,
+    /// A line shown over the picture for the first [`NOTICE_SHOWN`] (a config that could not be
+    /// used), so the problem is on the screen, not only in the journal.
+    pub notice: Option<String>,
 }
+
+/// How long [`PipelineConfig::notice`] stays on the screen.
+pub const NOTICE_SHOWN: Duration = Duration::from_secs(60);
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -332,6 +338,8 @@ fn capture_loop(
         let mut frame = match source.next_frame() {
             Ok(frame) => frame,
             Err(SourceError::Unavailable(why)) => {
+                // Retrying a camera that went away is progress too: the mirror says why on screen.
+                board.beat();
                 let since = *away_since.get_or_insert_with(Instant::now);
                 board.update(|s| s.camera_away = Some(why.clone()));
                 switches.camera_away.store(true, Ordering::Relaxed);
@@ -392,8 +400,12 @@ fn output_loop(
     let mut last: Option<Frame> = None;
     let mut showing_notice = false;
     let mut showing_caption = false;
+    let started = Instant::now();
     loop {
         let taken = input.take_timeout(NOTICE_PERIOD);
+        if matches!(taken, Taken::Item(_)) {
+            board.beat();
+        }
         let wanted = switches.display.load(Ordering::Relaxed) && !switches.asleep.load(Ordering::Relaxed);
         if wanted != display_on {
             switch_display(sink, wanted, config.output_size)?;
@@ -449,8 +461,9 @@ fn output_loop(
             // The lab waits for this line to judge the attract show on the screen.
             tracing::info!("{} on screen", if showing_caption { "attract show" } else { "live picture" });
         }
-        if let Some(caption) = caption {
-            overlay::caption(&mut picture.image, &caption);
+        let notice = config.notice.as_deref().filter(|_| started.elapsed() < NOTICE_SHOWN);
+        if let Some(line) = notice.or(caption.as_deref()) {
+            overlay::caption(&mut picture.image, line);
         }
         if let Some(now) = now {
             board.update(|s| s.fps = now as f64);
