@@ -91,7 +91,14 @@ fn config_file_is_read_and_flags_override_it() {
         ),
     )
     .unwrap();
-    let out = mirror().arg("--config").arg(&config).args(["--frames", "2"]).output().unwrap();
+    // Its own state directory: the mirror keeps a copy of a config that worked there.
+    let out = mirror()
+        .arg("--config")
+        .arg(&config)
+        .args(["--frames", "2", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let written: Vec<_> = std::fs::read_dir(&frames).unwrap().collect();
     assert_eq!(written.len(), 2);
