@@ -391,17 +391,14 @@ impl Settings {
     }
 }
 
-/// Copies `file` to `keep` (through a temporary file, so a full disk never leaves half a copy),
+/// Copies `file` to `keep` (atomically, so a full disk or a power cut never leaves half a copy),
 /// unless `keep` already holds the same text.
 fn keep_copy(file: &Path, keep: &Path) -> std::io::Result<()> {
     let text = std::fs::read(file)?;
     if std::fs::read(keep).is_ok_and(|old| old == text) {
         return Ok(());
     }
-    let tmp = keep.with_extension("toml.part");
-    std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, keep)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::control::store::write_atomic(keep, &text)
 }
 
 #[cfg(test)]

@@ -234,8 +234,8 @@ impl Engine {
     }
 
     /// Current style weights.
-    pub fn style_weights(&self) -> Vec<f32> {
-        self.style_weights.clone()
+    pub fn style_weights(&self) -> &[f32] {
+        &self.style_weights
     }
 
     /// Sets the style mixing weights (one per style, non-negative, not all zero).

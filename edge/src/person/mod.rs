@@ -98,7 +98,7 @@ impl Painter {
 /// `camera` in style `name` of the same model, leaving the engine's style as it was. An unknown
 /// name (the model was swapped for one without it) falls back to the camera picture.
 fn other_style(engine: &mut Engine, camera: &RgbImage, name: &str) -> Result<RgbImage, EngineError> {
-    let current = engine.style_weights();
+    let current = engine.style_weights().to_vec();
     if engine.set_style(name).is_err() {
         return Ok(camera.clone());
     }

@@ -39,7 +39,7 @@ impl AttractShow {
         let styles = engine.styles().len();
         let turn = (self.started.elapsed().as_secs_f64() / STYLE_PERIOD.as_secs_f64()) as usize % styles;
         let name: Arc<str> = engine.styles()[turn].as_str().into();
-        let current = engine.style_weights();
+        let current = engine.style_weights().to_vec();
         let mut one = vec![0.0; styles];
         one[turn] = 1.0;
         engine.set_style_weights(&one)?;

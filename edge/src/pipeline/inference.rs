@@ -103,7 +103,7 @@ impl Inference<'_> {
                     Stylize::All => None,
                     _ => self.watcher.as_ref().and_then(|w| w.mask()).cloned(),
                 };
-                let weights = self.engine.style_weights();
+                let weights = self.engine.style_weights().to_vec();
                 let (strength, style) = (self.strength, self.style.clone());
                 Ok(self.painters.paint(Job { frame, mask, weights, strength, style }))
             }
