@@ -58,19 +58,67 @@ pub fn notice(image: &mut RgbImage, lines: &[&str]) {
     }
 }
 
-/// A line in a band across the upper third (attract mode's invitation), where the style label
-/// and the frame rate are not.
+/// Text in a band across the upper third (attract mode's invitation, a config problem), where
+/// the style label and the frame rate are not. Long text wraps at spaces so none of it runs off
+/// the screen; at most [`CAPTION_LINES`] lines, the last one cut with "...".
 pub fn caption(image: &mut RgbImage, text: &str) {
     let font = if image.height() >= 200 { &FONT_10X20 } else { &FONT_6X10 };
     let mut canvas = Canvas::new(image);
     let size = canvas.size();
-    let band = font.character_size.height + 16;
+    let columns = ((size.width.saturating_sub(16)) / font.character_size.width).max(1) as usize;
+    let lines = wrap(text, columns, CAPTION_LINES);
+    let line_height = font.character_size.height + 4;
+    let band = line_height * lines.len() as u32 + 12;
     let top = size.height as i32 / 5;
     canvas.shade(Point::new(0, top), Size::new(size.width, band), SHADE);
-    let width = (text.chars().count() as u32 * font.character_size.width) as i32;
-    let pos = Point::new((size.width as i32 - width).max(0) / 2, top + 8);
     let style = MonoTextStyle::new(font, Rgb888::WHITE);
-    let _ = Text::with_baseline(text, pos, style, Baseline::Top).draw(&mut canvas);
+    for (i, line) in lines.iter().enumerate() {
+        let width = (line.chars().count() as u32 * font.character_size.width) as i32;
+        let pos =
+            Point::new((size.width as i32 - width).max(0) / 2, top + 8 + (i as u32 * line_height) as i32);
+        let _ = Text::with_baseline(line, pos, style, Baseline::Top).draw(&mut canvas);
+    }
+}
+
+/// The most lines a caption takes: enough for a config error with its path, little enough to
+/// leave the mirror picture visible.
+pub const CAPTION_LINES: usize = 5;
+
+/// Greedy word wrap to `columns` characters; a word longer than a line (a path) is split.
+fn wrap(text: &str, columns: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + word.len() <= columns {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            let rest = word.split_off(columns);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        let last = lines.last_mut().expect("max_lines > 0");
+        let keep = columns.saturating_sub(3).min(last.chars().count());
+        *last = last.chars().take(keep).chain("...".chars()).collect();
+    }
+    lines
 }
 
 /// The region the overlay may cover, for tests that compare frames outside it.
@@ -93,6 +141,36 @@ fn label(canvas: &mut Canvas, font: &MonoFont, pos: Point, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_keeps_every_word_within_the_width() {
+        let text = "config /etc/atelier/mirror.toml line 2: invalid type; using the last good config \
+                    (/var/lib/atelier/last-good__etc_atelier_mirror.toml)";
+        let lines = wrap(text, 30, 10);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""), "{lines:?}");
+        for pair in lines.windows(2) {
+            let next = pair[1].split(' ').next().unwrap().chars().count();
+            assert!(pair[0].chars().count() + 1 + next > 30, "broke early: {lines:?}");
+        }
+        let cut = wrap(text, 30, 2);
+        assert_eq!(cut.len(), 2);
+        assert!(cut[1].ends_with("...") && cut[1].chars().count() <= 30, "{cut:?}");
+    }
+
+    #[test]
+    fn a_long_caption_stays_on_the_screen() {
+        let mut img = RgbImage::from_pixel(320, 240, image::Rgb([0, 0, 0]));
+        caption(&mut img, "one two three four five six seven eight nine ten eleven twelve END");
+        // Two lines of 10x20 text: the second line's band is written on too.
+        let white_rows: Vec<u32> =
+            (0..240).filter(|&y| (0..320).any(|x| img.get_pixel(x, y).0[0] > 200)).collect();
+        assert!(
+            white_rows.first().unwrap() > &48 && white_rows.last().unwrap() > &(48 + 24),
+            "{white_rows:?}"
+        );
+        assert!((0..320).all(|x| img.get_pixel(x, 239).0 == [0, 0, 0]), "band covers the bottom");
+    }
 
     #[test]
     fn notice_dims_and_writes_in_the_middle() {
