@@ -6,7 +6,11 @@
 #   scripts/devlab.sh [--arch x86_64|aarch64] setup
 #   scripts/devlab.sh [--arch x86_64|aarch64] build-v4l2loopback
 #   scripts/devlab.sh [--arch ARCH] run [--out DIR] [--timeout S] [--mem M] [--env K=V]... \
-#                     [--keep] <guest-script> [args...]
+#                     [--root DIR [--systemd]] [--keep] <guest-script> [args...]
+#     --root DIR   boot this root directory (a Debian root made by mmdebstrap, say) instead of
+#                  the host's / (x86_64) or the unpacked arm64 root; the repo is at /repo
+#     --systemd    with --root: systemd is PID 1 and runs the guest script as lab-run.service
+#                  once the system is up (scripts/devlab/lab-run.service)
 #
 # Exit status of `run`: the guest script's exit status (then the host check's, if any);
 # 70 when the lab itself failed (no guest exit code came back, QEMU died, timeout, setup error).
@@ -22,7 +26,7 @@ CACHE="${ATELIER_CACHE:-$HOME/.cache/atelier}/devlab"
 ARCH=x86_64
 
 usage() {
-  sed -n '6,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -427,9 +431,11 @@ python_bin() {
 }
 
 run_guest() {
-  local out="" timeout=1800 mem=1G envs=()
+  local out="" timeout=1800 mem=1G envs=() custom_root="" init=script
   while [ $# -gt 0 ]; do
     case "$1" in
+      --root) custom_root="$(realpath "$2")"; shift 2 ;;
+      --systemd) init=systemd; shift ;;
       --out) out="$2"; shift 2 ;;
       --out=*) out="${1#*=}"; shift ;;
       --timeout) timeout="$2"; shift 2 ;;
@@ -442,6 +448,8 @@ run_guest() {
     esac
   done
   [ $# -ge 1 ] || die "run: missing <guest-script>"
+  [ "$init" = script ] || [ -n "$custom_root" ] || die "run: --systemd needs --root"
+  [ -z "$custom_root" ] || [ -e "$custom_root/bin/sh" ] || die "run: --root $custom_root has no /bin/sh"
   local script="$1"; shift
   [ -f "$script" ] || die "guest script not found: $script"
   script="$(cd "$(dirname "$script")" && pwd)/$(basename "$script")"
@@ -470,18 +478,19 @@ run_guest() {
 
   # Guest-side runner and config (read by init.sh and run inside the chroot).
   local root_src=/ repo_in_guest="$REPO_ROOT" script_in_guest="$script"
-  if [ "$ARCH" = aarch64 ]; then
+  if [ "$ARCH" = aarch64 ] || [ -n "$custom_root" ]; then
     # The arm64 root is a directory of unpacked debs; the repo appears at /repo read-only.
-    root_src="$(guest_root)"; repo_in_guest=/repo
+    root_src="${custom_root:-$(guest_root)}"; repo_in_guest=/repo
     case "$script" in
       "$REPO_ROOT"/*) script_in_guest="/repo/${script#"$REPO_ROOT"/}" ;;
-      *) die "aarch64: the guest script must live inside the repo ($REPO_ROOT)" ;;
+      *) die "the guest script must live inside the repo ($REPO_ROOT)" ;;
     esac
   fi
   {
     echo "LAB_REPO='$REPO_ROOT'"
     echo "LAB_REPO_GUEST='$repo_in_guest'"
     echo "LAB_ARCH='$ARCH'"
+    echo "LAB_INIT='$init'"
   } >"$share/.lab/config"
   {
     echo "#!/bin/sh"
@@ -490,7 +499,7 @@ run_guest() {
     echo "export LAB_SHARE=/lab LAB_ARCH=$ARCH LAB_REPO=$(printf %q "$repo_in_guest")"
     echo "export LAB_LIB=$(printf %q "$repo_in_guest/scripts/devlab/guest-lib.sh")"
     echo "export LAB_SCENARIO=$(printf %q "$name")"
-    if [ "$ARCH" = x86_64 ]; then
+    if [ "$ARCH" = x86_64 ] && [ -z "$custom_root" ]; then
       echo "export LAB_MJPEG_FEED=$(printf %q "$CACHE/bin/$ARCH/mjpeg-feed")"
     else
       echo "export LAB_MJPEG_FEED=/lab/.lab/mjpeg-feed"
@@ -505,7 +514,7 @@ run_guest() {
   } >"$share/.lab/run.sh"
   # (printf %q may emit bash-only $'..' quoting: init.sh runs run.sh with bash when present.)
   # The arm64 root holds only unpacked debs: the static mjpeg-feed travels in the share.
-  [ "$ARCH" = aarch64 ] && cp "$CACHE/bin/$ARCH/mjpeg-feed" "$share/.lab/mjpeg-feed"
+  if [ "$ARCH" = aarch64 ] || [ -n "$custom_root" ]; then cp "$CACHE/bin/$ARCH/mjpeg-feed" "$share/.lab/mjpeg-feed"; fi
 
   local qmp="$RUN_DIR/qmp.sock" log="$RUN_DIR/console.log"
   local py; py="$(python_bin)"
@@ -513,6 +522,8 @@ run_guest() {
   WATCH_PID=$!
 
   local append="console=$CONSOLE panic=-1 quiet loglevel=3 mitigations=off"
+  # systemd as PID 1: no login prompts on the screen, or on the console the log is read from.
+  [ "$init" = script ] || append+=" systemd.show_status=0 systemd.mask=getty@tty1.service systemd.mask=serial-getty@$CONSOLE.service"
   local qargs=(-nodefaults -no-reboot -display none -m "$mem" -smp 2 -accel tcg
                -chardev stdio,id=ser0,signal=on -serial chardev:ser0
                -qmp "unix:$qmp,server=on,wait=off"
@@ -524,6 +535,7 @@ run_guest() {
     local kernel="$kdir/vmlinux"
     [ -f "$kernel" ] || kernel="$kdir/root/boot/vmlinuz-$kver"
     qargs+=(-M pc -cpu max -kernel "$kernel" -device bochs-display)
+    [ -z "$custom_root" ] || qargs+=(-virtfs "local,path=$REPO_ROOT,mount_tag=labrepo,security_model=none,readonly=on,multidevs=remap")
   else
     qargs+=(-M virt -cpu cortex-a76 -kernel "$kdir/root/boot/vmlinuz-$kver" -device virtio-gpu-pci
             -virtfs "local,path=$REPO_ROOT,mount_tag=labrepo,security_model=none,readonly=on,multidevs=remap")

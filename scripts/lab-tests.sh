@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The device-lab tests: every x86_64 scenario in a QEMU guest with real kernel devices (vivid,
-# v4l2loopback, bochs-drm, fbdev) plus window: under Xvfb, each judged on what the screen showed.
+# v4l2loopback, bochs-drm, fbdev) plus window: under Xvfb and the packaged service under systemd
+# (service: scripts/service-lab.sh), each judged on what the screen showed.
 # Needs the debug atelier-mirror and the expected_picture example (`scripts/test.sh` builds both;
 # this builds them when they are missing). Installs the lab on first use (root: apt).
 #
@@ -23,7 +24,7 @@ if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
 fi
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
     scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels)
@@ -38,6 +39,12 @@ for s in "${scenarios[@]}"; do
   case $s in
     window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
     aarch64-*) scripts/aarch64-lab.sh "${s#aarch64-}" ;;
+    service)
+      # The .deb under systemd as PID 1: the package scripts/test.sh made, else one made now.
+      deb=$(ls target/deb-test/atelier-mirror_*_amd64.deb 2>/dev/null | head -n1)
+      [ -n "$deb" ] || deb=$(scripts/package-deb.sh --arch amd64 --profile dev --no-build --mirror-only \
+                              --no-lintian --out target/deb-test | grep '_amd64.deb$')
+      scripts/service-lab.sh "$deb" ;;
     presence)
       # The recorded scene, made on the host (the x86_64 guest sees the host's files).
       seq="$target/presence-sequence"

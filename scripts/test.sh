@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, clippy (warnings are errors), every unit, integration
 # and end-to-end test of the workspace including training (libtorch from the PyPI torch wheel),
-# the ONNX peer check against onnxruntime, and the device lab (camera and screen scenarios in a
+# the ONNX peer check against onnxruntime, the .deb packages (lintian, install/upgrade/purge in a
+# clean root), and the device lab (camera and screen scenarios in a
 # QEMU guest with real kernel drivers; ATELIER_SKIP_LAB=1 leaves it out on a developer machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,12 @@ ATELIER_MIRROR_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier-mirror" scripts/pa
 ATELIER_MIRROR_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier-mirror" scripts/service-check.sh
 # `cargo test` built `atelier` (host has integration tests); reuse it rather than rebuild.
 ATELIER_BIN="${CARGO_TARGET_DIR:-target}/debug/atelier" scripts/onnx-peer-check.sh
+# The packages, made from the binaries the tests built (the arm64 one cross-built here; the lab's
+# aarch64 scenarios reuse it), checked by lintian, then installed, upgraded, broken and removed
+# in a clean Debian root; the lab's `service` scenario boots the amd64 one under systemd.
+scripts/cross-build.sh
+debs=$(scripts/package-deb.sh --arch amd64 --arch arm64 --profile dev --no-build --mirror-only --out target/deb-test)
+scripts/package-test.sh "$(grep '_amd64.deb$' <<<"$debs")" "$(grep '_arm64.deb$' <<<"$debs")"
 if [ "${ATELIER_SKIP_LAB:-0}" = 1 ]; then
   echo "test.sh: ATELIER_SKIP_LAB=1: the device lab was NOT run" >&2
 else

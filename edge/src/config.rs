@@ -405,6 +405,23 @@ fn keep_copy(file: &Path, keep: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The file the .deb installs as /etc/atelier/mirror.toml: valid as shipped (every key
+    /// commented out) and with every example uncommented, so its examples stay true.
+    #[test]
+    fn the_packaged_config_and_its_examples_are_valid() {
+        let template = include_str!("../debian/mirror.toml");
+        assert_eq!(MirrorConfig::parse(template).unwrap(), MirrorConfig::default());
+        let examples: String = template
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(examples.lines().count() >= 25, "{examples}");
+        let config = MirrorConfig::parse(&examples).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        config.resolve().unwrap();
+    }
+
     #[test]
     fn errors_name_the_field_and_accepted_values() {
         let err = MirrorConfig::parse("input = \"camera:x\"").unwrap_err();

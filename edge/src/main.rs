@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use atelier_edge::Size;
@@ -45,6 +46,9 @@ struct Cli {
     /// List cameras and screens, then exit.
     #[arg(long)]
     list_devices: bool,
+    /// Print the manual page (roff) and exit; the .deb ships it as atelier-mirror(1).
+    #[arg(long, hide = true)]
+    man_page: bool,
     /// ONNX model honouring docs/model-contract.md [default: the built-in model].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -189,12 +193,20 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // Under systemd the journal stamps each line itself and shows colour codes as text: plain
+    // lines there, colour only on a terminal.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let log = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if journal {
+        log.without_time().init();
+    } else {
+        log.init();
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -207,6 +219,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     if cli.list_devices {
         list_devices();
+        return Ok(());
+    }
+    if cli.man_page {
+        clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
         return Ok(());
     }
     let (settings, config_problem) = match &cli.config {
@@ -243,7 +259,8 @@ fn run(cli: Cli) -> Result<()> {
     let mut store = open_state_dir(settings.state_dir.as_deref())?;
     let (engine, slot) = startup_model(&factory, store.as_mut(), options)?;
     let style = startup_style(&settings, store.as_ref(), &engine)?;
-    let source_spec = choose_input(&settings);
+    let boot = BootWait::new();
+    let source_spec = choose_input(&settings, &boot);
     let source = source_spec
         .open(SourceOptions {
             size: settings.capture_size,
@@ -265,7 +282,7 @@ fn run(cli: Cli) -> Result<()> {
         engine.styles().to_vec(),
     ));
     let http = HttpOptions { token: settings.api_token.clone(), controller: Some(controller.clone()) };
-    let sink = open_outputs(&settings, http)?;
+    let sink = open_outputs(&settings, http, &boot)?;
     eprintln!(
         "atelier-mirror: model {} ({} styles: {})",
         engine.name(),
@@ -469,12 +486,42 @@ fn startup_style(settings: &Settings, store: Option<&ModelStore>, engine: &Engin
     }
 }
 
+/// How long the service waits at boot for a camera or a screen before it settles for the demo or
+/// the preview: systemd may start it while udev is still loading their drivers (the device lab
+/// saw the screen's driver load 2.5 s after the mirror started).
+const BOOT_DEVICE_WAIT: Duration = Duration::from_secs(30);
+
+/// The deadline for devices to appear, only when systemd started the mirror (at boot, or again
+/// after a failure); run by hand it decides at once.
+struct BootWait(Option<Instant>);
+
+impl BootWait {
+    fn new() -> Self {
+        BootWait(std::env::var_os("NOTIFY_SOCKET").map(|_| Instant::now() + BOOT_DEVICE_WAIT))
+    }
+
+    /// `look()`, retried every half second until the deadline when it finds nothing.
+    fn find<T>(&self, what: &str, mut look: impl FnMut() -> Option<T>) -> Option<T> {
+        let found = look();
+        let Some(deadline) = self.0.filter(|_| found.is_none()) else { return found };
+        let left = deadline.saturating_duration_since(Instant::now());
+        eprintln!("atelier-mirror: no {what} yet; waiting up to {} s for its driver", left.as_secs());
+        while Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(500));
+            if let Some(found) = look() {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
 /// The input named, else the first camera, else the built-in demo; says which and why.
-fn choose_input(settings: &Settings) -> SourceSpec {
+fn choose_input(settings: &Settings, boot: &BootWait) -> SourceSpec {
     if let Some(spec) = &settings.input {
         return spec.clone();
     }
-    match discover::first_camera() {
+    match boot.find("camera", discover::first_camera) {
         Some(path) => {
             eprintln!("atelier-mirror: no --input given; using the camera {}", path.display());
             SourceSpec::V4l2(path)
@@ -490,7 +537,7 @@ fn choose_input(settings: &Settings) -> SourceSpec {
 /// the framebuffer), else the preview.
 /// A screen chosen here that cannot be opened falls back to the preview with the reason;
 /// outputs named on the command line must open.
-fn open_outputs(settings: &Settings, http: HttpOptions) -> Result<Box<dyn Sink>> {
+fn open_outputs(settings: &Settings, http: HttpOptions, boot: &BootWait) -> Result<Box<dyn Sink>> {
     let options = SinkOptions { rotation: settings.rotate, http };
     if !settings.output.is_empty() {
         let tee = Tee::open(&settings.output, options.clone()).context("cannot open the output")?;
@@ -500,14 +547,20 @@ fn open_outputs(settings: &Settings, http: HttpOptions) -> Result<Box<dyn Sink>>
     let desktop = std::env::var_os("WAYLAND_DISPLAY").or_else(|| std::env::var_os("DISPLAY"));
     let screen = if desktop.is_some() {
         Some(SinkSpec::Window(Default::default()))
-    } else if atelier_edge::sinks::drm::has_connected_screen() {
-        Some(SinkSpec::Drm(Default::default()))
-    } else if std::path::Path::new("/dev/fb0").exists() {
-        Some(SinkSpec::Fb("/dev/fb0".into()))
     } else {
-        eprintln!("atelier-mirror: no --output given and no screen found; showing the preview");
-        None
+        boot.find("screen", || {
+            if atelier_edge::sinks::drm::has_connected_screen() {
+                Some(SinkSpec::Drm(Default::default()))
+            } else if std::path::Path::new("/dev/fb0").exists() {
+                Some(SinkSpec::Fb("/dev/fb0".into()))
+            } else {
+                None
+            }
+        })
     };
+    if screen.is_none() {
+        eprintln!("atelier-mirror: no --output given and no screen found; showing the preview");
+    }
     if let Some(spec) = screen {
         match spec.open(options.clone()) {
             Ok(sink) => {

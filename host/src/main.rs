@@ -123,6 +123,10 @@ enum Command {
         #[arg(long)]
         profile: bool,
     },
+    /// Write the manual pages (roff: atelier.1 and one per subcommand) into DIR; the .deb
+    /// ships them.
+    #[command(hide = true)]
+    ManPages { dir: PathBuf },
 }
 
 #[derive(Debug, clap::Args)]
@@ -307,6 +311,11 @@ fn run(cli: Cli) -> Result<()> {
             "this atelier was built without training support; build it with `--features train` \
              after `scripts/python-env.sh --train` (see docs/training.md)"
         ),
+        Command::ManPages { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))
+        }
         Command::Info { model } => {
             let proto = contract::read(&model).with_context(|| format!("model {}", model.display()))?;
             let info = contract::validate(&proto).with_context(|| format!("model {}", model.display()))?;

@@ -58,7 +58,7 @@ mount -t tmpfs -o mode=755 tmpfs "$R/run"
 mkdir -p "$R/lib/modules/$KVER"
 mount9p labmods "$R/lib/modules/$KVER" ro,cache=loose
 
-if [ "$LAB_ARCH" = aarch64 ]; then
+if [ "$LAB_REPO_GUEST" = /repo ]; then
   mkdir -p "$R/repo"
   mount9p labrepo "$R/repo" ro,cache=loose
   mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
@@ -88,6 +88,16 @@ echo /bin/lab-modprobe >/proc/sys/kernel/modprobe
 ifconfig lo 127.0.0.1 up 2>/dev/null
 hostname devlab
 
+if [ "${LAB_INIT:-script}" = systemd ]; then
+  # systemd becomes PID 1 of the root and runs the script once the system is up
+  # (lab-run.service, which records times and exit code as below, and powers off).
+  cp "$R/repo/scripts/devlab/lab-run.service" "$R/etc/systemd/system/" || fail "no lab-run.service"
+  mkdir -p "$R/etc/systemd/system/multi-user.target.wants"
+  ln -sf ../lab-run.service "$R/etc/systemd/system/multi-user.target.wants/lab-run.service"
+  echo /sbin/modprobe >/proc/sys/kernel/modprobe
+  for m in dev/pts dev/shm dev run sys/kernel/debug sys proc; do umount "$R/$m" 2>/dev/null; done
+  exec switch_root "$R" /lib/systemd/systemd
+fi
 SH=/bin/sh
 [ -x "$R/bin/bash" ] && SH=/bin/bash
 read -r up _ </proc/uptime

@@ -1,0 +1,86 @@
+#!/bin/sh
+# The packaged mirror under systemd as PID 1 (scripts/service-lab.sh boots a Debian root with the
+# .deb installed; this runs as lab-run.service once the system is up). The service started by
+# itself at boot with the vivid camera and the bochs screen; this checks, for real:
+#   - it is active (Type=notify: READY=1 after the first frame), as user atelier, with a STATUS=
+#   - the screen shows the mirror (screendump; service.host.sh judges it)
+#   - SIGSTOP of the mirror: the watchdog kills and restarts it
+#   - a broken config with a kept good one: one ERROR line, the mirror runs on the kept one
+#   - a broken config with none kept: five starts, then the start limit; no crash loop
+set -eu
+. "$LAB_LIB"
+unit=atelier-mirror.service
+prop() { systemctl show -p "$1" --value "$unit"; }
+wait_for() { # SECONDS DESCRIPTION COMMAND...
+  secs=$1 what=$2; shift 2
+  i=0
+  while ! "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt $((secs * 2)) ]; then
+      systemctl status --no-pager "$unit" >&2 || true
+      journalctl -u "$unit" --no-pager -n 30 >&2 || true
+      lab_fail "$what: not within ${secs}s"
+    fi
+    sleep 0.5
+  done
+}
+active() { [ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]; }
+journal() { journalctl -u "$unit" --no-pager -o cat; }
+
+# --- started at boot, by itself ---
+wait_for 300 "the service active after boot" active
+lab_log "active: $(prop StatusText)"
+[ "$(ps -o user= -p "$(prop MainPID)")" = atelier ] || lab_fail "not running as atelier: $(ps -o user= -p "$(prop MainPID)")"
+journal | grep -q "first frame shown: drm" || { journal >&2; lab_fail "no first frame on the DRM screen before READY"; }
+wait_for 60 "a STATUS= line with fps and camera" sh -c "systemctl show -p StatusText --value $unit | grep -q 'fps.*camera ok'"
+prop StatusText >"$LAB_SHARE/status.txt"
+sleep 2
+lab_screendump service
+
+# --- watchdog: a stopped (hung) mirror is restarted ---
+pid=$(prop MainPID)
+restarts=$(prop NRestarts)
+lab_log "SIGSTOP to $pid (WatchdogSec=$(prop WatchdogUSec))"
+kill -STOP "$pid"
+wait_for 120 "a new mirror process after the watchdog" sh -c "[ \"\$(systemctl show -p MainPID --value $unit)\" != $pid ] && [ \"\$(systemctl show -p MainPID --value $unit)\" != 0 ]"
+wait_for 300 "the restarted service active" active
+journal | grep -q "Watchdog timeout" || { journal | tail -n 20 >&2; lab_fail "no watchdog timeout in the journal"; }
+[ "$(prop NRestarts)" -gt "$restarts" ] || lab_fail "NRestarts did not grow"
+lab_log "watchdog restarted the mirror: pid $pid -> $(prop MainPID), NRestarts $(prop NRestarts)"
+
+# --- a broken config: the kept good one is used, the problem is one line and on the screen ---
+ls /var/lib/atelier/last-good_* >/dev/null 2>&1 || lab_fail "no kept copy of the good config"
+cp /etc/atelier/mirror.toml /tmp/good.toml
+printf 'fps = "fast"\n' >>/etc/atelier/mirror.toml
+systemctl restart "$unit" || lab_fail "restart with a broken config (kept copy) failed"
+wait_for 300 "active on the kept config" active
+journal | grep "ERROR" | tail -n 1 | grep -q "mirror.toml.*last good" \
+  || { journal | tail -n 20 >&2; lab_fail "no ERROR line naming the file and the fallback"; }
+journal | grep "ERROR" | tail -n 1 >"$LAB_SHARE/broken-config-line.txt"
+sleep 3
+lab_screendump broken-config
+
+# --- a broken config and nothing kept: the start limit ends the retries ---
+systemctl stop "$unit"
+rm -f /var/lib/atelier/last-good_*
+systemctl reset-failed "$unit" 2>/dev/null || true
+before=$(prop NRestarts)
+systemctl start --no-block "$unit"
+# (systemd 252 keeps Result=exit-code when the limit ends automatic restarts; the journal says it.)
+wait_for 180 "the start limit" sh -c "journalctl -u $unit -o cat | grep -q 'Start request repeated too quickly' && [ \"\$(systemctl show -p ActiveState --value $unit)\" = failed ]"
+starts=$(journal | grep -c "atelier-mirror: config /etc/atelier/mirror.toml" || true)
+after=$(prop NRestarts)
+sleep 8
+[ "$(prop NRestarts)" = "$after" ] && [ "$(prop ActiveState)" = failed ] \
+  || lab_fail "still restarting after the start limit ($(prop ActiveState), NRestarts $(prop NRestarts))"
+lab_log "broken config, nothing kept: $starts starts, $((after - before)) automatic restarts, then the start limit"
+[ "$starts" -ge 3 ] && [ "$starts" -le 6 ] || lab_fail "$starts failed starts before the limit (StartLimitBurst=5)"
+echo "starts $starts restarts $((after - before)) then start-limit" >"$LAB_SHARE/start-limit.txt"
+
+# Back to the good config: reset-failed re-arms it, and it comes back.
+cp /tmp/good.toml /etc/atelier/mirror.toml
+systemctl reset-failed "$unit"
+systemctl start "$unit"
+wait_for 300 "active again after reset-failed" active
+journal >"$LAB_SHARE/mirror-journal.log"
+lab_log "service scenario done"
