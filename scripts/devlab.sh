@@ -11,6 +11,12 @@
 #                  the host's / (x86_64) or the unpacked arm64 root; the repo is at /repo
 #     --systemd    with --root: systemd is PID 1 and runs the guest script as lab-run.service
 #                  once the system is up (scripts/devlab/lab-run.service)
+#     --copy-large copy every file the guest leaves in the share back, even over 64 MiB
+#                  (a root file system the guest built, say)
+#     --disk IMG --boot-kernel K --boot-initrd I --boot-append ARGS
+#                  boot a disk image with its own kernel (aarch64); the image's systemd must run
+#                  lab-run.service itself, with the share at /lab and the repo at /repo (9p tags
+#                  labshare, labrepo); writes to IMG are discarded (snapshot)
 #
 # Exit status of `run`: the guest script's exit status (then the host check's, if any);
 # 70 when the lab itself failed (no guest exit code came back, QEMU died, timeout, setup error).
@@ -26,7 +32,7 @@ CACHE="${ATELIER_CACHE:-$HOME/.cache/atelier}/devlab"
 ARCH=x86_64
 
 usage() {
-  sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -431,11 +437,17 @@ python_bin() {
 }
 
 run_guest() {
-  local out="" timeout=1800 mem=1G envs=() custom_root="" init=script
+  local out="" timeout=1800 mem=1G envs=() custom_root="" init=script copy_large=0
+  local disk="" boot_kernel="" boot_initrd="" boot_append=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --root) custom_root="$(realpath "$2")"; shift 2 ;;
       --systemd) init=systemd; shift ;;
+      --copy-large) copy_large=1; shift ;;
+      --disk) disk="$(realpath "$2")"; shift 2 ;;
+      --boot-kernel) boot_kernel="$(realpath "$2")"; shift 2 ;;
+      --boot-initrd) boot_initrd="$(realpath "$2")"; shift 2 ;;
+      --boot-append) boot_append="$2"; shift 2 ;;
       --out) out="$2"; shift 2 ;;
       --out=*) out="${1#*=}"; shift ;;
       --timeout) timeout="$2"; shift 2 ;;
@@ -450,6 +462,11 @@ run_guest() {
   [ $# -ge 1 ] || die "run: missing <guest-script>"
   [ "$init" = script ] || [ -n "$custom_root" ] || die "run: --systemd needs --root"
   [ -z "$custom_root" ] || [ -e "$custom_root/bin/sh" ] || die "run: --root $custom_root has no /bin/sh"
+  if [ -n "$disk" ]; then
+    [ -f "$disk" ] && [ -f "$boot_kernel" ] && [ -f "$boot_initrd" ] \
+      || die "run: --disk needs an image, --boot-kernel and --boot-initrd"
+    custom_root=/   # only for the guest-side paths below: the disk brings its own root
+  fi
   local script="$1"; shift
   [ -f "$script" ] || die "guest script not found: $script"
   script="$(cd "$(dirname "$script")" && pwd)/$(basename "$script")"
@@ -527,18 +544,26 @@ run_guest() {
   local qargs=(-nodefaults -no-reboot -display none -m "$mem" -smp 2 -accel tcg
                -chardev stdio,id=ser0,signal=on -serial chardev:ser0
                -qmp "unix:$qmp,server=on,wait=off"
-               -initrd "$kdir/initramfs.cpio.gz" -append "$append"
-               -virtfs "local,path=$root_src,mount_tag=labroot,security_model=none,readonly=on,multidevs=remap"
-               -virtfs "local,path=$share,mount_tag=labshare,security_model=none,multidevs=remap"
-               -virtfs "local,path=$kdir/root/lib/modules/$kver,mount_tag=labmods,security_model=none,readonly=on,multidevs=remap")
+               -virtfs "local,path=$share,mount_tag=labshare,security_model=none,multidevs=remap")
+  if [ -n "$disk" ]; then
+    # The image's own kernel, initrd and root; it mounts the share and the repo itself.
+    qargs+=(-append "console=$CONSOLE panic=-1 $boot_append" -kernel "$boot_kernel" -initrd "$boot_initrd"
+            -drive "file=$disk,if=virtio,format=raw,snapshot=on")
+  else
+    qargs+=(-initrd "$kdir/initramfs.cpio.gz" -append "$append"
+            -virtfs "local,path=$root_src,mount_tag=labroot,security_model=none,readonly=on,multidevs=remap"
+            -virtfs "local,path=$kdir/root/lib/modules/$kver,mount_tag=labmods,security_model=none,readonly=on,multidevs=remap")
+  fi
   if [ "$ARCH" = x86_64 ]; then
     local kernel="$kdir/vmlinux"
     [ -f "$kernel" ] || kernel="$kdir/root/boot/vmlinuz-$kver"
-    qargs+=(-M pc -cpu max -kernel "$kernel" -device bochs-display)
+    qargs+=(-M pc -cpu max -device bochs-display)
+    [ -n "$disk" ] || qargs+=(-kernel "$kernel")
     [ -z "$custom_root" ] || qargs+=(-virtfs "local,path=$REPO_ROOT,mount_tag=labrepo,security_model=none,readonly=on,multidevs=remap")
   else
-    qargs+=(-M virt -cpu cortex-a76 -kernel "$kdir/root/boot/vmlinuz-$kver" -device virtio-gpu-pci
+    qargs+=(-M virt -cpu cortex-a76 -device virtio-gpu-pci
             -virtfs "local,path=$REPO_ROOT,mount_tag=labrepo,security_model=none,readonly=on,multidevs=remap")
+    [ -n "$disk" ] || qargs+=(-kernel "$kdir/root/boot/vmlinuz-$kver")
   fi
 
   note "booting $ARCH guest ($kver) for $(basename "$script")"
@@ -563,7 +588,7 @@ run_guest() {
   local f
   for f in "$share"/*; do
     [ -f "$f" ] || continue
-    if [ "$(stat -c %s "$f")" -gt $((64 << 20)) ]; then
+    if [ "$copy_large" = 0 ] && [ "$(stat -c %s "$f")" -gt $((64 << 20)) ]; then
       note "not copying $(basename "$f") ($(du -h "$f" | cut -f1)) from the share to $out"
     else
       cp "$f" "$out/"

@@ -24,7 +24,7 @@ if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
 fi
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service service-trixie)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
     scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels)
@@ -39,12 +39,13 @@ for s in "${scenarios[@]}"; do
   case $s in
     window-xvfb) scripts/devlab/scenarios/window-xvfb.sh out/devlab/window-xvfb ;;
     aarch64-*) scripts/aarch64-lab.sh "${s#aarch64-}" ;;
-    service)
+    service|service-trixie)
       # The .deb under systemd as PID 1: the package scripts/test.sh made, else one made now.
       deb=$(ls target/deb-test/atelier-mirror_*_amd64.deb 2>/dev/null | head -n1)
       [ -n "$deb" ] || deb=$(scripts/package-deb.sh --arch amd64 --profile dev --no-build --mirror-only \
                               --no-lintian --out target/deb-test | grep '_amd64.deb$')
-      scripts/service-lab.sh "$deb" ;;
+      suite=bookworm; [ "$s" = service-trixie ] && suite=trixie
+      scripts/service-lab.sh --suite "$suite" "$deb" ;;
     presence)
       # The recorded scene, made on the host (the x86_64 guest sees the host's files).
       seq="$target/presence-sequence"

@@ -6,7 +6,8 @@
 #   - the screen shows the mirror (screendump; service.host.sh judges it)
 #   - SIGSTOP of the mirror: the watchdog kills and restarts it
 #   - a broken config with a kept good one: one ERROR line, the mirror runs on the kept one
-#   - a broken config with none kept: five starts, then the start limit; no crash loop
+#   - a broken config with none kept: five starts, then the start limit; no crash loop; the
+#     delay between starts grows where systemd can (254 and later: Debian 13), else stays 2 s
 set -eu
 . "$LAB_LIB"
 unit=atelier-mirror.service
@@ -65,6 +66,7 @@ systemctl stop "$unit"
 rm -f /var/lib/atelier/last-good_*
 systemctl reset-failed "$unit" 2>/dev/null || true
 before=$(prop NRestarts)
+cursor=$(journalctl -u "$unit" -n 0 --show-cursor | sed -n 's/^-- cursor: //p')
 systemctl start --no-block "$unit"
 # (systemd 252 keeps Result=exit-code when the limit ends automatic restarts; the journal says it.)
 wait_for 180 "the start limit" sh -c "journalctl -u $unit -o cat | grep -q 'Start request repeated too quickly' && [ \"\$(systemctl show -p ActiveState --value $unit)\" = failed ]"
@@ -75,7 +77,21 @@ sleep 8
   || lab_fail "still restarting after the start limit ($(prop ActiveState), NRestarts $(prop NRestarts))"
 lab_log "broken config, nothing kept: $starts starts, $((after - before)) automatic restarts, then the start limit"
 [ "$starts" -ge 3 ] && [ "$starts" -le 6 ] || lab_fail "$starts failed starts before the limit (StartLimitBurst=5)"
-echo "starts $starts restarts $((after - before)) then start-limit" >"$LAB_SHARE/start-limit.txt"
+# The delay between failed starts: systemd 254 and later grow it (RestartSteps=6 up to
+# RestartMaxDelaySec=2min), 252 (Debian 12) ignores those keys and keeps RestartSec=2s.
+version=$(systemctl --version | awk 'NR == 1 {print $2}')
+gaps=$(journalctl -u "$unit" --after-cursor="$cursor" -o short-monotonic --no-pager \
+  | grep 'Starting atelier-mirror.service' | sed 's/^\[ *\([0-9.]*\)\].*/\1/' \
+  | awk 'NR > 1 {printf "%.1f ", $1 - prev} {prev = $1}')
+lab_log "systemd $version, seconds between failed starts: $gaps"
+if [ "$version" -ge 254 ]; then
+  echo "$gaps" | awk '{for (i = 2; i <= NF; i++) if ($i <= $(i-1)) exit 1; exit !(NF >= 3 && $NF >= 2 * $1)}' \
+    || lab_fail "systemd $version: the delays between restarts do not grow: $gaps"
+else
+  echo "$gaps" | awk '{for (i = 1; i <= NF; i++) if ($i > 8) exit 1}' \
+    || lab_fail "systemd $version: restarts further apart than RestartSec=2s: $gaps"
+fi
+echo "starts $starts restarts $((after - before)) then start-limit; systemd $version; gaps $gaps" >"$LAB_SHARE/start-limit.txt"
 
 # Back to the good config: reset-failed re-arms it, and it comes back.
 cp /tmp/good.toml /etc/atelier/mirror.toml

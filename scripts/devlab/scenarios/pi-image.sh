@@ -1,0 +1,32 @@
+#!/bin/sh
+# The Raspberry Pi image booted in the aarch64 device lab with its own kernel and initrd, root on
+# a virtio disk (scripts/pi-image.sh --test; runs as lab-run.service once the system is up):
+# the settings file put on the FAT partition was applied, the service came up by itself with
+# the vivid camera and the virtio-gpu screen, and the screen shows the mirror.
+set -eu
+. "$LAB_LIB"
+unit=atelier-mirror.service
+prop() { systemctl show -p "$1" --value "$unit"; }
+i=0
+until [ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]; do
+  i=$((i + 1))
+  if [ $i -gt 600 ]; then
+    systemctl status --no-pager "$unit" >&2 || true
+    journalctl -u "$unit" --no-pager -n 40 >&2 || true
+    lab_fail "the service was not active within 300 s of lab-run starting"
+  fi
+  sleep 0.5
+done
+lab_log "active: $(prop StatusText)"
+uname -r >"$LAB_SHARE/kernel.txt"
+findmnt -no SOURCE,FSTYPE / >"$LAB_SHARE/root.txt"
+grep -q 'device lab' /etc/atelier/mirror.toml || lab_fail "the settings on the FAT partition were not applied"
+[ -f /boot/firmware/atelier-mirror.toml.applied ] || lab_fail "the FAT settings file was not marked applied"
+journalctl -u atelier-boot-settings --no-pager -o cat >"$LAB_SHARE/boot-settings.log"
+[ "$(systemctl is-enabled atelier-mirror)" = enabled ] || lab_fail "atelier-mirror not enabled"
+journalctl -u "$unit" --no-pager -o cat | grep -q "first frame shown: drm" || lab_fail "no first frame on the screen"
+systemd-analyze cat-config systemd/journald.conf | grep -q '^SystemMaxUse=64M' || lab_fail "journal size not limited"
+sleep 3
+lab_screendump screen
+systemd-analyze >"$LAB_SHARE/boot-time.txt" 2>&1 || true
+lab_log "pi image: $(cat "$LAB_SHARE/kernel.txt"), root $(cat "$LAB_SHARE/root.txt")"
