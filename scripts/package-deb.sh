@@ -90,7 +90,9 @@ man_pages() {
   mkdir -p out/deb/edge/man
   "$native/atelier-mirror" --man-page >out/deb/edge/man/atelier-mirror.1
   if [ $host_pkg = 1 ]; then
-    [ $build = 1 ] && "$CARGO" build --profile "$profile" -p atelier-host --bin atelier >&2
+    if [ $build = 1 ] || [ ! -x "$native/atelier" ]; then
+      "$CARGO" build --profile "$profile" -p atelier-host --bin atelier >&2
+    fi
     "$native/atelier" man-pages out/deb/host/man
   fi
 }
