@@ -21,6 +21,10 @@ use tract_onnx::tract_core::runtime::RunOptions;
 use crate::contract::{self, ContractError, ModelInfo};
 use crate::frame::Size;
 
+mod copy_op;
+mod permute;
+mod row_pad;
+
 /// A model that could not be loaded, with the file it came from.
 #[derive(Debug, thiserror::Error)]
 #[error("model {}: {kind}", path.display())]
@@ -53,11 +57,15 @@ pub struct EngineOptions {
     pub direct_spatial: bool,
     /// Arithmetic precision of the plans.
     pub precision: Precision,
+    /// Pad by row copies instead of with tract's `Pad` ([`row_pad`]) and do each
+    /// `DepthToSpace` in one copy instead of two `MoveAxis` ([`permute`]): the same values,
+    /// faster. Off only to measure the difference.
+    pub row_copies: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { threads: 1, direct_spatial: false, precision: Precision::F32 }
+        EngineOptions { threads: 1, direct_spatial: false, precision: Precision::F32, row_copies: true }
     }
 }
 
@@ -140,6 +148,7 @@ pub struct Engine {
     run_options: RunOptions,
     knobs: KnobScope,
     precision: Precision,
+    row_copies: bool,
     /// Names of the graph's InstanceNormalization nodes: they stay f32 at f16 precision.
     norms: Arc<Vec<String>>,
 }
@@ -208,6 +217,7 @@ impl Engine {
             run_options,
             knobs,
             precision: options.precision,
+            row_copies: options.row_copies,
             norms: Arc::new(norms),
         };
         // Surface unsupported ops and shape errors now, naming the file, not on the first frame.
@@ -281,7 +291,12 @@ impl Engine {
                     Precision::F32 => typed,
                     Precision::F16 => to_f16(typed, self.norms.clone())?,
                 };
-                typed.into_optimized()?.into_runnable_with_options(&self.run_options)
+                let mut optimized = typed.into_optimized()?;
+                if self.row_copies {
+                    row_pad::swap_pads(&mut optimized)?;
+                    permute::fuse_moves(&mut optimized)?;
+                }
+                optimized.into_runnable_with_options(&self.run_options)
             })
             .map_err(prepare_err)?;
         self.plans.insert(size, plan.clone());

@@ -35,6 +35,8 @@ pub struct BenchPlan<'a> {
     pub runs: usize,
     /// Images to compare reduced precisions against f32 on, every style.
     pub compare: Option<&'a Path>,
+    /// The engine's own padding and `DepthToSpace` copies (false: tract's `Pad` and `MoveAxis`).
+    pub row_copies: bool,
 }
 
 /// Times `model` at every size × thread count × precision.
@@ -42,7 +44,9 @@ pub fn run(model: &Path, plan: &BenchPlan) -> anyhow::Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for &precision in plan.precisions {
         for &threads in plan.threads {
-            let mut engine = Engine::load(model, EngineOptions { threads, precision, ..Default::default() })?;
+            let options =
+                EngineOptions { threads, precision, row_copies: plan.row_copies, ..Default::default() };
+            let mut engine = Engine::load(model, options)?;
             for &size in plan.sizes {
                 let ms = ms_per_frame(&mut engine, size, plan.runs)?;
                 let min_psnr_db = match plan.compare {

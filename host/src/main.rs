@@ -122,6 +122,9 @@ enum Command {
         /// precision, each size) and print where the time goes.
         #[arg(long)]
         profile: bool,
+        /// Pad and move axes with tract's own ops rather than the engine's copies (to measure them).
+        #[arg(long)]
+        tract_copies: bool,
     },
     /// Write the manual pages (roff: atelier.1 and one per subcommand) into DIR; the .deb
     /// ships them.
@@ -330,10 +333,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stylize(args) => stylize(args),
         Command::Eval(args) => eval(args),
         Command::Quantize(args) => quantize(args),
-        Command::Bench { model, sizes, threads, precision, runs, compare, compare_ort, python, profile } => {
+        Command::Bench {
+            model,
+            sizes,
+            threads,
+            precision,
+            runs,
+            compare,
+            compare_ort,
+            python,
+            profile,
+            tract_copies,
+        } => {
             if profile {
-                let options =
-                    EngineOptions { threads: threads[0], precision: precision[0], ..Default::default() };
+                let options = EngineOptions {
+                    threads: threads[0],
+                    precision: precision[0],
+                    row_copies: !tract_copies,
+                    ..Default::default()
+                };
                 let mut engine = Engine::load(&model, options)?;
                 for &size in &sizes {
                     let nodes = engine.profile(size, runs)?;
@@ -353,6 +371,7 @@ fn run(cli: Cli) -> Result<()> {
                 precisions: &precision,
                 runs,
                 compare: compare.as_deref(),
+                row_copies: !tract_copies,
             };
             println!(
                 "| model | size | threads | precision | ms/frame (median of {runs}) | frames/s | worst PSNR vs f32 | onnxruntime ms | tract / onnxruntime |\n|---|---|---|---|---|---|---|---|---|"
