@@ -213,10 +213,18 @@ pub struct DistillArgs {
     pub batches: Batches,
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
+    /// Decay the learning rate linearly to zero over the run (steps or --time-limit).
+    #[arg(long)]
+    pub lr_decay: bool,
+    /// Weight of matching the teacher's bottleneck (the activation after the last residual
+    /// block), used when the student's residual blocks differ from the teacher's.
+    #[arg(long, default_value_t = 0.1)]
+    pub w_bottleneck: f64,
     /// Stop after this many minutes.
     #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
     pub time_limit: Option<std::time::Duration>,
-    /// The student's shape: the teacher's widths; paddings and up-sampling may differ.
+    /// The student's shape: the teacher's widths; paddings, up-sampling and the residual blocks
+    /// (`--residual`, `--residual-blocks`) may differ.
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
@@ -234,6 +242,8 @@ impl DistillArgs {
             seed: self.batches.seed,
             threads: self.batches.threads(),
             lr: self.lr,
+            lr_decay: self.lr_decay,
+            w_bottleneck: self.w_bottleneck,
             time_limit: self.time_limit,
             command_line,
         }

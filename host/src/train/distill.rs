@@ -1,7 +1,14 @@
-//! `atelier distill`: moves a trained model to a generator of the same widths but another shape
-//! (today: edge padding after each up-sampling, which the ONNX writer fuses into a ~4× faster
-//! graph) by teaching the new generator to reproduce the old one's pictures on the training
-//! photos, starting from the old weights.
+//! `atelier distill`: moves a trained model to another generator shape by teaching the new
+//! generator to reproduce the old one's pictures on the training photos.
+//!
+//! Two moves are supported. **Same widths, another padding or up-sampling** (edge padding after
+//! each up-sampling, which the ONNX writer fuses into a ~4× faster graph): the student starts
+//! from the teacher's weights. **Other residual blocks** (depthwise-separable instead of plain,
+//! or another count; the speed issue): every parameter outside the blocks is the teacher's, the
+//! new blocks start as identities (their last norm's scale and shift are zero), and besides the
+//! pixels the student matches the teacher's bottleneck (the activation after the last block),
+//! which tells the new blocks directly what the old ones computed. The encoder and decoder
+//! widths must be the teacher's.
 //!
 //! A fine-tune with the training losses would move it too, but it re-balances the styles: tried
 //! on both shipped packs (350 steps), udnie lost its colours and de-stijl its grid. Matching the
@@ -22,7 +29,7 @@ use tch::{Device, Kind};
 
 use super::data::{ContentSet, one_hot};
 use super::model::TchGenerator;
-use crate::generator::{Generator, GeneratorConfig};
+use crate::generator::{Generator, GeneratorConfig, Weights};
 use crate::onnx::{self, ModelMeta};
 
 /// Photos (centre crops) the difference to the teacher is measured on.
@@ -35,7 +42,8 @@ pub struct DistillOptions {
     pub teacher: PathBuf,
     pub content: PathBuf,
     pub out: PathBuf,
-    /// The student's shape; its parameters must be the teacher's, name for name.
+    /// The student's shape: the teacher's widths; paddings, up-sampling and the residual blocks
+    /// may differ.
     pub generator: GeneratorConfig,
     pub steps: usize,
     pub size: u32,
@@ -43,6 +51,12 @@ pub struct DistillOptions {
     pub seed: u64,
     pub threads: usize,
     pub lr: f64,
+    /// Decay the learning rate linearly to zero over the run (else constant, as the shipped
+    /// packs' stage 5 ran).
+    pub lr_decay: bool,
+    /// Weight of the bottleneck match (relative squared difference) beside the pixels' mean
+    /// absolute difference; it only acts where the residual blocks changed.
+    pub w_bottleneck: f64,
     pub time_limit: Option<Duration>,
     /// Recorded in the model's `atelier.trained_with` after the teacher's own record.
     pub command_line: String,
@@ -77,18 +91,12 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
     })?;
     let teacher_spec = Generator::new(teacher_config, info.styles.clone())?;
     let student_spec = Generator::new(opts.generator.clone(), info.styles.clone())?;
-    if teacher_spec.param_shapes() != student_spec.param_shapes() {
-        bail!(
-            "{}: its generator {:?} and the student's {:?} differ in their parameters; only paddings \
-             and up-sampling may change",
-            context(),
-            teacher_spec.config,
-            student_spec.config
-        );
-    }
-    let weights = onnx::read_weights(&proto, &teacher_spec).with_context(context)?;
-    let teacher = TchGenerator::new(teacher_spec, &weights, Device::Cpu);
-    let student = TchGenerator::new(student_spec.clone(), &weights, Device::Cpu);
+    let teacher_weights = onnx::read_weights(&proto, &teacher_spec).with_context(context)?;
+    let start =
+        student_start(&teacher_spec, &teacher_weights, &student_spec, opts.seed).with_context(context)?;
+    let teacher = TchGenerator::new(teacher_spec, &teacher_weights, Device::Cpu);
+    let student = TchGenerator::new(student_spec.clone(), &start.weights, Device::Cpu);
+    let w_bottleneck = if start.new_blocks { opts.w_bottleneck } else { 0.0 };
     let content = ContentSet::load(&opts.content, opts.size)?;
     let mut optimizer = nn::Adam::default().build(&student.vs, opts.lr)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -109,12 +117,25 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
     let first_difference = difference(&student);
     let started = Instant::now();
     let mut steps = 0;
-    for _ in 0..opts.steps {
+    for step in 0..opts.steps {
+        if opts.lr_decay {
+            // Linear decay to zero over the run (its steps or its time limit, whichever ends it
+            // first): new residual blocks need a high rate to start and a low one to settle.
+            let by_steps = step as f64 / opts.steps as f64;
+            let by_time = opts.time_limit.map_or(0.0, |l| started.elapsed().as_secs_f64() / l.as_secs_f64());
+            optimizer.set_lr(opts.lr * (1.0 - by_steps.max(by_time)).max(0.0));
+        }
         let x = content.batch(&mut rng, opts.batch);
         let index: Vec<usize> = (0..opts.batch).map(|_| rng.random_range(0..styles)).collect();
         let style = one_hot(&index, styles, Device::Cpu);
-        let target = tch::no_grad(|| teacher.forward(&x, &style));
-        let loss = (student.forward(&x, &style) - target).abs().mean(Kind::Float);
+        let (target_bottleneck, target) = tch::no_grad(|| teacher.forward_with_bottleneck(&x, &style));
+        let (bottleneck, y) = student.forward_with_bottleneck(&x, &style);
+        let mut loss = (y - target).abs().mean(Kind::Float);
+        if w_bottleneck > 0.0 {
+            let scale = target_bottleneck.square().mean(Kind::Float) + 1e-6;
+            let relative = (bottleneck - &target_bottleneck).square().mean(Kind::Float) / scale;
+            loss += relative * w_bottleneck;
+        }
         optimizer.backward_step(&loss);
         if !loss.double_value(&[]).is_finite() {
             bail!("distillation diverged after {steps} steps; try a lower --lr");
@@ -142,4 +163,55 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
     let out = onnx::generator_to_proto(&student_spec, &student.weights(), &meta)?;
     onnx::save(&out, &opts.out).with_context(|| format!("cannot write {}", opts.out.display()))?;
     Ok(summary)
+}
+
+/// The student's first weights and whether its residual blocks are new.
+struct Start {
+    weights: Weights,
+    new_blocks: bool,
+}
+
+/// The teacher's weights where the student has the same parameter, fresh ones elsewhere, and
+/// every residual block that is not entirely the teacher's made an identity (its last norm's
+/// scale and shift zeroed, so `x + block(x) = x`): the student starts as the teacher minus the
+/// blocks it lacks. Fails when a parameter outside the blocks differs (other widths).
+fn student_start(
+    teacher: &Generator,
+    teacher_weights: &Weights,
+    student: &Generator,
+    seed: u64,
+) -> Result<Start> {
+    let in_block = |name: &str| name.starts_with("res");
+    let outside = |g: &Generator| -> Vec<(String, Vec<usize>)> {
+        g.param_shapes().into_iter().filter(|(name, _)| !in_block(name)).collect()
+    };
+    if outside(teacher) != outside(student) {
+        bail!(
+            "its generator {:?} and the student's {:?} differ outside the residual blocks; only \
+             paddings, up-sampling and the residual blocks may change",
+            teacher.config,
+            student.config
+        );
+    }
+    if teacher.param_shapes() == student.param_shapes() {
+        return Ok(Start { weights: teacher_weights.clone(), new_blocks: false });
+    }
+    let mut weights = student.init_weights(seed);
+    let mut fresh_blocks = std::collections::BTreeSet::new();
+    for (name, param) in weights.iter_mut() {
+        match teacher_weights.get(name) {
+            Some(t) if t.shape == param.shape => param.data.clone_from(&t.data),
+            _ => {
+                fresh_blocks.insert(name.split('.').next().unwrap_or_default().to_string());
+            }
+        }
+    }
+    for block in &fresh_blocks {
+        for leaf in ["gamma", "beta"] {
+            if let Some(p) = weights.get_mut(&format!("{block}.norm1.{leaf}")) {
+                p.data.fill(0.0);
+            }
+        }
+    }
+    Ok(Start { weights, new_blocks: true })
 }

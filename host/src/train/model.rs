@@ -38,6 +38,20 @@ impl TchGenerator {
         })
     }
 
+    /// [`forward`](Self::forward), also returning the bottleneck: the activation after the
+    /// last residual block, which distillation matches when the blocks change shape.
+    pub fn forward_with_bottleneck(&self, x: &Tensor, style: &Tensor) -> (Tensor, Tensor) {
+        let vars = self.vs.variables();
+        let param =
+            |name: &str| vars.get(name).unwrap_or_else(|| panic!("parameter {name} missing")).shallow_clone();
+        let layers = &self.spec.layers;
+        let split = layers.iter().rposition(|l| matches!(l, Layer::Residual { .. })).map_or(0, |i| i + 1);
+        let mut saved = HashMap::new();
+        let bottleneck = run_layers(&layers[..split], x.shallow_clone(), style, &mut saved, &param);
+        let out = run_layers(&layers[split..], bottleneck.shallow_clone(), style, &mut saved, &param);
+        (bottleneck, out)
+    }
+
     /// The current weights, for the ONNX writer.
     pub fn weights(&self) -> Weights {
         let vars = self.vs.variables();
