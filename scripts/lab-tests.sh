@@ -24,7 +24,7 @@ if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
 fi
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service service-trixie)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service service-trixie grow-root)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
     scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels)

@@ -48,7 +48,7 @@ start=$(date +%s)
 # --- stage 1: unpack (host) ---
 rm -rf "$root" "$work/firmware"
 note "stage 1: debootstrap --foreign $suite arm64"
-packages=systemd-sysv,udev,kmod,linux-image-arm64,raspi-firmware,initramfs-tools,ifupdown,isc-dhcp-client,wpasupplicant,firmware-brcm80211,dosfstools,procps,ca-certificates
+packages=systemd-sysv,udev,kmod,fdisk,e2fsprogs,linux-image-arm64,raspi-firmware,initramfs-tools,ifupdown,isc-dhcp-client,wpasupplicant,firmware-brcm80211,dosfstools,procps,ca-certificates
 debootstrap --foreign --arch=arm64 --variant=minbase --components=main,non-free-firmware \
   --include="$packages" "$suite" "$root" http://deb.debian.org/debian >"$work/stage1.log" \
   || { tail -n 20 "$work/stage1.log" >&2; exit 1; }
@@ -58,6 +58,8 @@ cp "$deb" "$root/root/atelier-mirror.deb"
 files=scripts/pi-image
 install -D -m 755 $files/boot-settings "$root/usr/lib/atelier/boot-settings"
 install -D -m 644 $files/atelier-boot-settings.service "$root/etc/systemd/system/atelier-boot-settings.service"
+install -D -m 755 $files/grow-root "$root/usr/lib/atelier/grow-root"
+install -D -m 644 $files/atelier-grow-root.service "$root/etc/systemd/system/atelier-grow-root.service"
 echo 'ROOTPART=LABEL=RASPIROOT' >"$root/etc/default/raspi-firmware"
 cat >"$root/etc/fstab" <<'EOF'
 LABEL=RASPIROOT  /               ext4  rw,noatime,commit=60  0 1

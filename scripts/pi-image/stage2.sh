@@ -17,7 +17,7 @@ mountpoint -q /proc || mount -t proc proc /proc
 t1=$(cut -d' ' -f1 /proc/uptime)
 dpkg -i /root/atelier-mirror.deb
 rm -f /root/atelier-mirror.deb
-systemctl enable atelier-boot-settings.service
+systemctl enable atelier-boot-settings.service atelier-grow-root.service
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/log/*.log
 # No root password, no ssh: the mirror is run through its control API and serial line; the

@@ -24,6 +24,10 @@ grep -q 'device lab' /etc/atelier/mirror.toml || lab_fail "the settings on the F
 [ -f /boot/firmware/atelier-mirror.toml.applied ] || lab_fail "the FAT settings file was not marked applied"
 journalctl -u atelier-boot-settings --no-pager -o cat >"$LAB_SHARE/boot-settings.log"
 [ "$(systemctl is-enabled atelier-mirror)" = enabled ] || lab_fail "atelier-mirror not enabled"
+# First boot grew the root (here the disk has no room to spare) and the unit disabled itself.
+journalctl -u atelier-grow-root --no-pager -o cat >"$LAB_SHARE/grow-root.log"
+grep -q "already fills" "$LAB_SHARE/grow-root.log" || lab_fail "atelier-grow-root did not run at first boot"
+[ "$(systemctl is-enabled atelier-grow-root)" = disabled ] || lab_fail "atelier-grow-root still enabled after first boot"
 journalctl -u "$unit" --no-pager -o cat | grep -q "first frame shown: drm" || lab_fail "no first frame on the screen"
 systemd-analyze cat-config systemd/journald.conf | grep -q '^SystemMaxUse=64M' || lab_fail "journal size not limited"
 sleep 3
