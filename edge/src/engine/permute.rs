@@ -51,12 +51,9 @@ impl MovesValues for Permute {
         let in_shape = input.shape();
         let rank = in_shape.len();
         ensure!(rank == self.axes.len(), "Permute of rank {} given {:?}", self.axes.len(), in_shape);
-        let mut in_strides = vec![1usize; rank];
-        for k in (0..rank - 1).rev() {
-            in_strides[k] = in_strides[k + 1] * in_shape[k + 1];
-        }
-        let shape: Vec<usize> = self.axes.iter().map(|&a| in_shape[a]).collect();
-        let strides: Vec<usize> = self.axes.iter().map(|&a| in_strides[a]).collect();
+        let in_strides = input.strides();
+        let shape: TVec<usize> = self.axes.iter().map(|&a| in_shape[a]).collect();
+        let strides: TVec<usize> = self.axes.iter().map(|&a| in_strides[a] as usize).collect();
         let mut output = unsafe { Tensor::uninitialized::<T>(&shape)? };
         let src = input.try_as_plain_ram()?;
         let src = src.as_slice::<T>()?;
@@ -69,7 +66,7 @@ impl MovesValues for Permute {
         }
         // An odometer over the outer axes; each step fills `rows × cols` contiguous outputs.
         let outer = &shape[..rank - 2];
-        let mut index = vec![0usize; outer.len()];
+        let mut index: TVec<usize> = tvec![0; outer.len()];
         for block in dst.chunks_exact_mut(rows * cols) {
             let base: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
             for (r, out_row) in block.chunks_exact_mut(cols).enumerate() {

@@ -115,18 +115,19 @@ impl MovesValues for RowPad {
         if h * w == 0 {
             return Ok(output);
         }
-        let columns: Vec<Option<usize>> =
-            (0..ow).map(|x| self.source(x as isize - self.cols.0 as isize, w)).collect();
+        // (output column, input column) of the border values, once per call; on the stack for
+        // the generator's one- or two-pixel borders.
+        let borders: TVec<(usize, usize)> = (0..self.cols.0)
+            .chain(self.cols.0 + w..ow)
+            .filter_map(|x| Some((x, self.source(x as isize - self.cols.0 as isize, w)?)))
+            .collect();
         for (plane, out_plane) in src.chunks_exact(h * w).zip(dst.chunks_exact_mut(oh * ow)) {
             for (y, out_row) in out_plane.chunks_exact_mut(ow).enumerate() {
                 let Some(sy) = self.source(y as isize - self.rows.0 as isize, h) else { continue };
                 let row = &plane[sy * w..(sy + 1) * w];
                 out_row[self.cols.0..self.cols.0 + w].copy_from_slice(row);
-                let borders = (0..self.cols.0).chain(self.cols.0 + w..ow);
-                for x in borders {
-                    if let Some(sx) = columns[x] {
-                        out_row[x] = row[sx];
-                    }
+                for &(x, sx) in &borders {
+                    out_row[x] = row[sx];
                 }
             }
         }

@@ -31,11 +31,7 @@ impl TchGenerator {
 
     /// Stylizes `x` `[B,3,H,W]` in [0,1] with per-sample style weights `style` `[B,S]`.
     pub fn forward(&self, x: &Tensor, style: &Tensor) -> Tensor {
-        let vars = self.vs.variables();
-        let mut saved = HashMap::new();
-        run_layers(&self.spec.layers, x.shallow_clone(), style, &mut saved, &|name: &str| {
-            vars.get(name).unwrap_or_else(|| panic!("parameter {name} missing")).shallow_clone()
-        })
+        self.forward_with_bottleneck(x, style).1
     }
 
     /// [`forward`](Self::forward), also returning the bottleneck: the activation after the
