@@ -5,8 +5,10 @@
 # Needs the debug atelier-mirror and the expected_picture example (`scripts/test.sh` builds both;
 # this builds them when they are missing). Installs the lab on first use (root: apt).
 #
-#   scripts/lab-tests.sh [SCENARIO...]     default: all, the aarch64 one included (it cross-builds the
-#                                          mirror: ~14 min cold); ATELIER_LAB_AARCH64=0 leaves it out
+#   scripts/lab-tests.sh [SCENARIO...]     default: all, the aarch64 ones included (they cross-build the
+#                                          mirror: ~14 min cold; pi-image builds the Raspberry Pi image
+#                                          on its cached base root: ~5 min, ~25 cold);
+#                                          ATELIER_LAB_AARCH64=0 leaves them out
 # Prints "lab: N passed, M failed" last; exits non-zero when any failed or the lab could not run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +29,9 @@ scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service service-trixie grow-root)
 if [ $# -eq 0 ]; then
   if [ "${ATELIER_LAB_AARCH64:-1}" = 1 ]; then
-    scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels)
+    scenarios+=(aarch64-camera-drm aarch64-pir aarch64-arm-kernels pi-image)
   else
-    echo "lab: ATELIER_LAB_AARCH64=0: the aarch64 scenario is NOT run" >&2
+    echo "lab: ATELIER_LAB_AARCH64=0: the aarch64 scenarios and the Pi image are NOT run" >&2
   fi
 fi
 scripts/devlab.sh setup || { echo "lab: the device lab could not be set up"; echo "lab: 0 passed, ${#scenarios[@]} failed"; exit 1; }
@@ -46,6 +48,13 @@ for s in "${scenarios[@]}"; do
                               --no-lintian --out target/deb-test | grep '_amd64.deb$')
       suite=bookworm; [ "$s" = service-trixie ] && suite=trixie
       scripts/service-lab.sh --suite "$suite" "$deb" ;;
+    pi-image)
+      # The Raspberry Pi image from the arm64 package scripts/test.sh made (else one made now):
+      # the cached base root, the .deb installed, booted with the image's own kernel.
+      deb=$(ls target/deb-test/atelier-mirror_*_arm64.deb 2>/dev/null | head -n1)
+      [ -n "$deb" ] || deb=$(scripts/cross-build.sh >/dev/null && scripts/package-deb.sh --arch arm64 --profile dev \
+                              --no-build --mirror-only --no-lintian --out target/deb-test | grep '_arm64.deb$')
+      scripts/pi-image.sh --test "$deb" ;;
     presence)
       # The recorded scene, made on the host (the x86_64 guest sees the host's files).
       seq="$target/presence-sequence"

@@ -3,34 +3,41 @@
 # raspi images are made (raspi-firmware, linux-image-arm64, a FAT partition RASPIFIRM for the
 # firmware and an ext4 root RASPIROOT), with atelier-mirror installed and its service enabled.
 #
-#   scripts/pi-image.sh [--suite bookworm] [--out out/pi/atelier-mirror-pi.img] [--test] ATELIER_MIRROR_ARM64_DEB
+#   scripts/pi-image.sh [--suite bookworm] [--out out/pi/atelier-mirror-pi.img] [--test] [--fresh-base]
+#                       ATELIER_MIRROR_ARM64_DEB
 #
-#   --test   then boot the image's root with the image's own kernel in the aarch64 device lab
-#            (scripts/devlab/scenarios/pi-image.sh): settings from the FAT partition, the service
-#            up by itself with a virtual camera and display, the mirror on the screen
+#   --test        then boot the image's root with the image's own kernel in the aarch64 device lab
+#                 (scripts/devlab/scenarios/pi-image.sh): settings from the FAT partition, the
+#                 root grown to the disk, the service up by itself with a virtual camera and
+#                 display, the mirror on the screen
+#   --fresh-base  rebuild the cached base root (today's Debian packages) instead of reusing it
 #
-# Three stages, because this machine cannot run arm64 programs (no binfmt_misc):
-#   1. host: debootstrap --foreign unpacks the packages into out/pi/root (~40 s)
-#   2. aarch64 device-lab guest (TCG), chrooted in that root (writes in the guest's memory):
-#      the second stage runs every maintainer script, then the .deb is installed, and the
-#      finished root comes back as a tar (stage2.sh; docs/packaging.md has the times)
-#   3. host: the FAT and ext4 file systems are made from directories (mkfs.vfat + mtools,
-#      mkfs.ext4 -d: no loop devices, no mounts) and put into a partitioned image (sfdisk)
-# Built and boot-tested by hand (~38 min here); not in scripts/test.sh (docs/packaging.md).
+# This machine cannot run arm64 programs (no binfmt_misc), so arm64 maintainer scripts run in
+# the aarch64 device-lab guest (TCG), booted on the root being built:
+#   base  (cached) host: debootstrap --foreign unpacks Debian's packages (scripts/pi-image/base.sh);
+#         guest: every package configured, the initrd made once (base-stage2.sh); the root is
+#         kept as a tar under ~/.cache/atelier/pi-base, keyed on those two files and the suite
+#         (~20 min cold; --fresh-base rebuilds it, as a release should, for today's packages)
+#   own   guest, on a copy of the base: the .deb installed, the first-boot units enabled
+#         (scripts/pi-image/stage2.sh, ~2 min)
+#   image host: the FAT and ext4 file systems are made from directories (mkfs.vfat + mtools,
+#         mkfs.ext4 -d: no loop devices, no mounts) and put into a partitioned image (sfdisk)
+# scripts/test.sh runs it with --test (docs/packaging.md has the times).
 # Boards: the Debian 12 kernel has device trees for the Pi 4 B, Pi 400, CM4, Pi 3 and Zero 2 W,
 # and none for the Pi 5: on a Pi 5 install the .deb on Raspberry Pi OS instead (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-suite=bookworm out=out/pi/atelier-mirror-pi.img test=0
+suite=bookworm out=out/pi/atelier-mirror-pi.img test=0 fresh_base=0
 while [ $# -gt 1 ]; do
   case $1 in
     --suite) suite=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --test) test=1; shift ;;
+    --fresh-base) fresh_base=1; shift ;;
     *) break ;;
   esac
 done
-[ $# = 1 ] && [ -f "$1" ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# = 1 ] && [ -f "$1" ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 deb=$(realpath "$1")
 [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || { echo "pi-image: $deb is not an arm64 package" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "pi-image: needs root (file ownership in the image)" >&2; exit 2; }
@@ -44,58 +51,49 @@ work=$(dirname "$out")/build
 root=$work/root
 mkdir -p "$work"
 start=$(date +%s)
-
-# --- stage 1: unpack (host) ---
-rm -rf "$root" "$work/firmware"
-note "stage 1: debootstrap --foreign $suite arm64"
-packages=systemd-sysv,udev,kmod,fdisk,e2fsprogs,linux-image-arm64,raspi-firmware,initramfs-tools,ifupdown,isc-dhcp-client,wpasupplicant,firmware-brcm80211,dosfstools,procps,ca-certificates
-debootstrap --foreign --arch=arm64 --variant=minbase --components=main,non-free-firmware \
-  --include="$packages" "$suite" "$root" http://deb.debian.org/debian >"$work/stage1.log" \
-  || { tail -n 20 "$work/stage1.log" >&2; exit 1; }
-# debootstrap leaves /proc a link to the build machine's when it cannot mount it here.
-if [ -L "$root/proc" ]; then rm "$root/proc" && mkdir "$root/proc"; fi
-cp "$deb" "$root/root/atelier-mirror.deb"
 files=scripts/pi-image
+# Runs a stage in the aarch64 guest booted on $root; its root.tar then replaces $root.
+in_guest() { # script log-name
+  scripts/devlab.sh --arch aarch64 run --root "$root" --mem 3G --copy-large --timeout 5400 --out "$work/$2" \
+    "$1" >"$work/$2.log" 2>&1 || { tail -n 30 "$work/$2.log" >&2; note "$2 failed (log: $work/$2.log)"; exit 1; }
+}
+
+# --- base: cached ---
+cache=${ATELIER_CACHE:-$HOME/.cache/atelier}/pi-base
+key=$({ echo "$suite"; cat $files/base.sh $files/base-stage2.sh; } | sha256sum | cut -c1-16)
+base=$cache/$suite-$key.tar
+if [ $fresh_base = 1 ] || [ ! -f "$base" ]; then
+  rm -rf "$root"
+  note "base, host: debootstrap --foreign $suite arm64"
+  $files/base.sh "$root" "$suite" "$work/base-stage1.log"
+  note "base, aarch64 guest (TCG): every package configured, the initrd made (~20 min)"
+  in_guest $files/base-stage2.sh base-stage2
+  cat "$work/base-stage2/base-times.txt" >&2
+  mkdir -p "$cache"
+  rm -f "$cache"/*.tar # one base at a time: each is ~800 MB
+  mv "$work/base-stage2/root.tar" "$base"
+  note "base cached: $base"
+else
+  note "base: $base (cached; --fresh-base rebuilds it)"
+fi
+rm -rf "$root" && mkdir "$root"
+tar -C "$root" --numeric-owner -xpf "$base"
+
+# --- own: the mirror (aarch64 guest) ---
+cp "$deb" "$root/root/atelier-mirror.deb"
 install -D -m 755 $files/boot-settings "$root/usr/lib/atelier/boot-settings"
 install -D -m 644 $files/atelier-boot-settings.service "$root/etc/systemd/system/atelier-boot-settings.service"
 install -D -m 755 $files/grow-root "$root/usr/lib/atelier/grow-root"
 install -D -m 644 $files/atelier-grow-root.service "$root/etc/systemd/system/atelier-grow-root.service"
-echo 'ROOTPART=LABEL=RASPIROOT' >"$root/etc/default/raspi-firmware"
-cat >"$root/etc/fstab" <<'EOF'
-LABEL=RASPIROOT  /               ext4  rw,noatime,commit=60  0 1
-LABEL=RASPIFIRM  /boot/firmware  vfat  rw,nofail             0 2
-EOF
-echo atelier-mirror >"$root/etc/hostname"
-printf '127.0.0.1\tlocalhost\n127.0.1.1\tatelier-mirror\n' >"$root/etc/hosts"
-cat >"$root/etc/apt/sources.list" <<EOF
-deb http://deb.debian.org/debian $suite main non-free-firmware
-deb http://deb.debian.org/debian $suite-updates main non-free-firmware
-deb http://deb.debian.org/debian-security $suite-security main non-free-firmware
-EOF
-mkdir -p "$root/etc/network/interfaces.d"
-printf 'auto lo\niface lo inet loopback\nsource /etc/network/interfaces.d/*\n' >"$root/etc/network/interfaces"
-# The Pi 4's Ethernet is end0 with the kernel's predictable names, eth0 without.
-printf 'allow-hotplug end0\niface end0 inet dhcp\nallow-hotplug eth0\niface eth0 inet dhcp\n' \
-  >"$root/etc/network/interfaces.d/ethernet"
-# An SD card: the journal stays small (the service's own log is rate-limited too).
-install -D -m 644 /dev/stdin "$root/etc/systemd/journald.conf.d/atelier-sd-card.conf" <<'EOF'
-[Journal]
-SystemMaxUse=64M
-RuntimeMaxUse=32M
-MaxRetentionSec=1month
-EOF
-
-# --- stage 2: configure (aarch64 guest) ---
-note "stage 2: maintainer scripts and the .deb in the aarch64 device-lab guest (TCG)"
-scripts/devlab.sh --arch aarch64 run --root "$root" --mem 3G --copy-large --timeout 5400 --out "$work/stage2" \
-  scripts/pi-image/stage2.sh >"$work/stage2.log" 2>&1 \
-  || { tail -n 30 "$work/stage2.log" >&2; note "stage 2 failed (log: $work/stage2.log)"; exit 1; }
+note "own: the .deb installed in the aarch64 guest"
+in_guest $files/stage2.sh stage2
 cat "$work/stage2/stage2-times.txt" >&2
 rm -rf "$root" && mkdir "$root"
 tar -C "$root" --numeric-owner -xpf "$work/stage2/root.tar" && rm "$work/stage2/root.tar"
 # The mount point of the lab kernel's modules (a kernel the image does not have).
 find "$root/usr/lib/modules" -mindepth 1 -maxdepth 1 -type d -empty -delete
 [ -f "$root/boot/firmware/config.txt" ] || { note "raspi-firmware did not populate /boot/firmware"; exit 1; }
+[ "$(ls "$root"/boot/initrd.img-* | wc -l)" = 1 ] || { note "expected one initrd in /boot"; exit 1; }
 
 # --- stage 3: the image (host) ---
 mv "$root/boot/firmware" "$work/firmware"
@@ -154,6 +152,8 @@ presence = "off"
 show_fps = true
 EOF
 mkfs_image "$root" "$work/firmware-test" "$test_img"
+# A card larger than the image, as every real one is: first boot grows the root into the rest.
+truncate -s +256M "$test_img"
 rm -rf "$work/firmware-test"
 cleanup_lab
 trap - EXIT
@@ -161,3 +161,5 @@ note "boot test: $(basename "$kernel") from the image, root LABEL=RASPIROOT on a
 scripts/devlab.sh --arch aarch64 run --disk "$test_img" --boot-kernel "$kernel" --boot-initrd "$initrd" \
   --boot-append "root=LABEL=RASPIROOT rw quiet loglevel=3 systemd.show_status=0 systemd.mask=getty@tty1.service systemd.mask=serial-getty@ttyAMA0.service" \
   --timeout 1500 --out out/devlab/pi-image scripts/devlab/scenarios/pi-image.sh
+# Passed: the image stays, the build's copies go (~2.5 GB).
+rm -rf "$root" "$test_img" "$work/firmware"
