@@ -17,6 +17,9 @@
 //! the last convolution (full-resolution edges), and reflection padding (zero padding drew a
 //! bright band along the borders). Models written before carry `"upsample":"nearest"` semantics
 //! by default when their config lacks the fields.
+//!
+//! For speed, [`Head::Quarter`] keeps all the work at ¼ resolution or below: a stride-4 first
+//! stage, and the picture made there as 4×4 sub-pixels (`docs/benchmarks.md` has why).
 
 use std::collections::BTreeMap;
 
@@ -58,6 +61,31 @@ pub struct GeneratorConfig {
     /// concatenated before the output convolution). Absent in configs written before: none.
     #[serde(default)]
     pub skips: bool,
+    /// Where the RGB picture is made. Absent in configs written before: [`Head::Full`].
+    #[serde(default, skip_serializing_if = "Head::is_full")]
+    pub head: Head,
+}
+
+/// Where the generator makes its RGB picture, which decides how much it works at high
+/// resolution (where a CPU's time goes: `docs/benchmarks.md`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// Up-sampled back to full resolution, the photo concatenated, a 3×3 convolution to RGB.
+    #[default]
+    Full,
+    /// Nothing above ¼ resolution: the first encoder stage is a 4×4 stride-4 convolution, and the
+    /// picture comes from ¼ resolution as 16 sub-pixels per position (a 3×3 convolution to 48
+    /// channels plus a 4×4 stride-4 convolution of the photo, then a ×4 `DepthToSpace`).
+    Quarter,
+}
+
+impl Head {
+    fn is_full(&self) -> bool {
+        *self == Head::Full
+    }
 }
 
 /// Up-sampling in the decoder.
@@ -120,6 +148,7 @@ impl Default for GeneratorConfig {
             padding: Padding::Reflect,
             decoder_padding: Some(Padding::Edge),
             skips: true,
+            head: Head::Full,
         }
     }
 }
@@ -137,6 +166,7 @@ impl GeneratorConfig {
             padding: Padding::Zero,
             decoder_padding: None,
             skips: false,
+            head: Head::Full,
         }
     }
 }
@@ -170,6 +200,10 @@ pub struct GeneratorArgs {
     /// No U-Net skips (the generator before pretrained losses had none).
     #[arg(long)]
     pub no_skips: bool,
+    /// Where the RGB picture is made: `full` resolution, or `quarter` (nothing above ¼
+    /// resolution; the first encoder width is then at ¼).
+    #[arg(long, value_enum, default_value_t = Head::Full)]
+    pub head: Head,
 }
 
 impl GeneratorArgs {
@@ -183,6 +217,7 @@ impl GeneratorArgs {
             padding: self.padding,
             decoder_padding: Some(self.decoder_padding).filter(|p| *p != self.padding),
             skips: !self.no_skips,
+            head: self.head,
         }
     }
 }
@@ -190,8 +225,8 @@ impl GeneratorArgs {
 /// One step of the generator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
-    /// k×k convolution with bias, padding `k/2` on each side, in `groups` groups (`groups ==
-    /// cin == cout` is a depthwise convolution).
+    /// k×k convolution with bias, padded by [`conv_padding`] on each side, in `groups` groups
+    /// (`groups == cin == cout` is a depthwise convolution).
     Conv {
         name: String,
         cin: usize,
@@ -222,11 +257,26 @@ pub enum Layer {
     ConcatSaved {
         slot: String,
     },
+    /// `x + conv(saved[slot])`: a convolution of an earlier tensor (the photo) added to the
+    /// current one.
+    AddConvSaved {
+        slot: String,
+        conv: Box<Layer>,
+    },
+    /// Channels to space: `[C·n², H, W]` → `[C, n·H, n·W]` (ONNX `DepthToSpace` mode `CRD`,
+    /// libtorch `pixel_shuffle`).
+    DepthToSpace(usize),
     /// `x + body(x)`.
     Residual {
         body: Vec<Layer>,
     },
     Sigmoid,
+}
+
+/// Padding on each side of a k×k, stride-s convolution: `k/2` for odd kernels (the size is kept,
+/// or divided by the stride); none for even ones, which only patchify (`k == s`).
+pub fn conv_padding(kernel: usize, stride: usize) -> usize {
+    if kernel % 2 == 1 { kernel / 2 } else { kernel.saturating_sub(stride) / 2 }
 }
 
 /// A generator: its configuration, its styles, and its layers.
@@ -317,7 +367,8 @@ impl Generator {
     /// Multiply-accumulates per output pixel (convolutions only; norms and activations are
     /// a few percent on top).
     pub fn macs_per_pixel(&self) -> u64 {
-        fn walk(layers: &[Layer], scale: &mut f64, macs: &mut f64) {
+        type Scales = BTreeMap<String, f64>;
+        fn walk(layers: &[Layer], scale: &mut f64, macs: &mut f64, saved: &mut Scales) {
             for layer in layers {
                 match layer {
                     Layer::Conv { cin, cout, kernel, stride, groups, .. } => {
@@ -325,16 +376,24 @@ impl Generator {
                         *macs += (kernel * kernel * cin * cout / groups) as f64 / (*scale * *scale);
                     }
                     Layer::Upsample(_) => *scale /= 2.0,
+                    Layer::DepthToSpace(n) => *scale /= *n as f64,
+                    Layer::Save { slot } => {
+                        saved.insert(slot.clone(), *scale);
+                    }
+                    Layer::AddConvSaved { slot, conv } => {
+                        let mut inner = saved[slot];
+                        walk(std::slice::from_ref(conv), &mut inner, macs, saved);
+                    }
                     Layer::Residual { body } => {
                         let mut inner = *scale;
-                        walk(body, &mut inner, macs);
+                        walk(body, &mut inner, macs, saved);
                     }
                     _ => {}
                 }
             }
         }
         let (mut scale, mut macs) = (1.0, 0.0);
-        walk(&self.layers, &mut scale, &mut macs);
+        walk(&self.layers, &mut scale, &mut macs, &mut Scales::new());
         macs.round() as u64
     }
 
@@ -426,9 +485,24 @@ fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
     if c.skips {
         layers.push(Layer::Save { slot: "input".into() });
     }
+    let quarter = c.head == Head::Quarter;
+    // 4×4 stride 4: the patches a quarter-resolution generator starts from.
+    let patchify = |name: String, cout: usize| Layer::Conv {
+        name,
+        cin: 3,
+        cout,
+        kernel: 4,
+        stride: 4,
+        groups: 1,
+        padding: c.padding,
+    };
     let mut ch = 3;
     for (i, &w) in c.encoder.iter().enumerate() {
-        layers.push(conv(format!("enc{i}.conv"), ch, w, 2));
+        if quarter && i == 0 {
+            layers.push(patchify(format!("enc{i}.conv"), w));
+        } else {
+            layers.push(conv(format!("enc{i}.conv"), ch, w, 2));
+        }
         layers.push(Layer::CondNorm { name: format!("enc{i}.norm"), channels: w });
         layers.push(Layer::Relu);
         if c.skips && i + 1 < stages {
@@ -455,6 +529,17 @@ fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
         }
         ch = w;
     }
+    if quarter {
+        // 16 sub-pixels of RGB per ¼-resolution position, the photo's own 4×4 patch added.
+        layers.push(decoder_conv("out.conv".into(), ch, 3 * 16));
+        if c.skips {
+            let photo = Box::new(patchify("out.photo".into(), 3 * 16));
+            layers.push(Layer::AddConvSaved { slot: "input".into(), conv: photo });
+        }
+        layers.push(Layer::DepthToSpace(4));
+        layers.push(Layer::Sigmoid);
+        return layers;
+    }
     layers.push(Layer::Upsample(c.upsample));
     if c.skips {
         layers.push(Layer::ConcatSaved { slot: "input".into() });
@@ -469,8 +554,10 @@ fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
 pub fn visit(layers: &[Layer], f: &mut impl FnMut(&Layer)) {
     for layer in layers {
         f(layer);
-        if let Layer::Residual { body } = layer {
-            visit(body, f);
+        match layer {
+            Layer::Residual { body } => visit(body, f),
+            Layer::AddConvSaved { conv, .. } => visit(std::slice::from_ref(conv), f),
+            _ => {}
         }
     }
 }
@@ -613,6 +700,37 @@ mod tests {
         assert_eq!(a["enc0.norm.gamma"].shape, vec![2, 16]);
         assert_eq!(a["out.conv.weight"].shape, vec![3, 19, 3, 3]);
         assert_eq!(g.param_count(), a.values().map(|p| p.data.len()).sum::<usize>());
+    }
+
+    #[test]
+    fn a_quarter_head_works_at_quarter_resolution_and_below() {
+        let config = GeneratorConfig {
+            encoder: vec![32, 64],
+            decoder: vec![32],
+            head: Head::Quarter,
+            ..GeneratorConfig::default()
+        };
+        let g = Generator::new(config, styles(2)).unwrap();
+        // enc0 4×4 s4 3→32 and the photo's 4×4 s4 3→48 over 16 pixels; enc1 3×3 s2 32→64 over
+        // 64; 6 residual convs 64→64 over 64; dec0 64→32 at ¼; out 32→48 at ¼.
+        let expected = (16 * 3 * 32 + 16 * 3 * 48) / 16
+            + 9 * 32 * 64 / 64
+            + 6 * 576
+            + 9 * 64 * 32 / 16
+            + 9 * 32 * 48 / 16;
+        assert_eq!(g.macs_per_pixel(), expected as u64);
+        let w = g.init_weights(3);
+        g.check_weights(&w).unwrap();
+        assert_eq!(w["enc0.conv.weight"].shape, vec![32, 3, 4, 4]);
+        assert_eq!(w["out.conv.weight"].shape, vec![48, 32, 3, 3]);
+        assert_eq!(w["out.photo.weight"].shape, vec![48, 3, 4, 4]);
+        assert_eq!(g.layers[g.layers.len() - 2], Layer::DepthToSpace(4));
+        assert_eq!(conv_padding(4, 4), 0);
+        assert_eq!(conv_padding(3, 2), 1);
+        // Recorded only when it is not the default, so older models' records read the same.
+        let s = serde_json::to_string(&g.config).unwrap();
+        assert!(s.contains(r#""head":"quarter""#), "{s}");
+        assert!(!serde_json::to_string(&GeneratorConfig::default()).unwrap().contains("head"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use crate::generator::{Generator, Layer, Padding, Upsampling, Weights};
+use crate::generator::{Generator, Layer, Padding, Upsampling, Weights, conv_padding};
 
 mod fused;
 use fused::{skip_phase_kernel, subpixel_kernel, unfuse};
@@ -414,7 +414,7 @@ impl<'a> GraphBuilder<'a> {
                 let b = self.weight(&format!("{name}.bias"));
                 let y = format!("{name}.out");
                 let k = *kernel as i64;
-                let p = k / 2;
+                let p = conv_padding(*kernel, *stride) as i64;
                 let mut attrs =
                     vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[*stride as i64; 2])];
                 let mut x = x;
@@ -477,6 +477,19 @@ impl<'a> GraphBuilder<'a> {
                 let skip = self.saved[slot].clone();
                 let y = self.fresh(&format!("concat_{slot}"));
                 self.nodes.push(node("Concat", &y.clone(), &[&x, &skip], &[&y], vec![attr_int("axis", 1)]));
+                y
+            }
+            Layer::AddConvSaved { slot, conv } => {
+                let saved = self.saved[slot].clone();
+                let c = self.layer(conv, saved);
+                let y = self.fresh(&format!("skip_{slot}"));
+                self.nodes.push(node("Add", &y.clone(), &[&x, &c], &[&y], vec![]));
+                y
+            }
+            Layer::DepthToSpace(n) => {
+                let y = self.fresh("depth_to_space");
+                let attrs = vec![attr_int("blocksize", *n as i64), attr_string("mode", "CRD")];
+                self.nodes.push(node("DepthToSpace", &y.clone(), &[&x], &[&y], attrs));
                 y
             }
             Layer::Residual { body } => {
@@ -661,6 +674,38 @@ mod tests {
         let other = Generator::new(GeneratorConfig::default(), vec!["b".into(), "a".into()]).unwrap();
         let proto = generator_to_proto(&g, &weights, &meta()).unwrap();
         assert!(matches!(read_weights(&proto, &other), Err(ReadWeightsError::Styles { .. })));
+    }
+
+    #[test]
+    fn a_quarter_head_model_runs_and_reads_back() {
+        let config = GeneratorConfig {
+            encoder: vec![16, 32],
+            decoder: vec![16],
+            head: crate::generator::Head::Quarter,
+            ..GeneratorConfig::default()
+        };
+        let (diff, ops) = fused_against_reference(config.clone(), &["a", "b"], Size::new(48, 32));
+        assert!(diff < 1e-4, "fused and reference differ by {diff}");
+        assert!(!ops.iter().any(|o| o == "Resize" || o == "Concat"), "{ops:?}");
+        let g = Generator::new(config, vec!["a".into(), "b".into()]).unwrap();
+        let weights = g.init_weights(4);
+        let proto = generator_to_proto(&g, &weights, &meta()).unwrap();
+        let d2s: Vec<i64> = proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .filter(|n| n.op_type == "DepthToSpace")
+            .map(|n| n.attribute.iter().find(|a| a.name == "blocksize").unwrap().i)
+            .collect();
+        assert_eq!(d2s, [2, 4], "the decoder's ×2, then the picture's ×4");
+        let back = read_weights(&proto, &g).unwrap();
+        assert_eq!(back["out.photo.weight"], weights["out.photo.weight"]);
+        let mut engine = Engine::from_bytes(&proto.encode_to_vec(), "q", EngineOptions::default()).unwrap();
+        assert_eq!(engine.info().macs_per_pixel, Some(g.macs_per_pixel()));
+        let img = image::RgbImage::from_fn(40, 24, |x, y| image::Rgb([x as u8 * 6, y as u8 * 9, 77]));
+        assert_eq!(engine.stylize(&img).unwrap().dimensions(), (40, 24));
     }
 
     #[test]

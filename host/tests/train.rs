@@ -386,13 +386,20 @@ fn the_seed_makes_runs_repeatable() {
 }
 
 /// The trainer's interpretation of the layer list (libtorch) and the exported graph (tract) compute
-/// the same function, for both kinds of residual block: grouped convolutions included.
+/// the same function, for both kinds of residual block (grouped convolutions included) and both
+/// heads (patchifying convolutions and `DepthToSpace` included).
 #[test]
 fn libtorch_and_the_exported_model_agree() {
     let configs = [
         GeneratorConfig::default(),
         GeneratorConfig { residual: ResidualKind::Separable, ..GeneratorConfig::default() },
         GeneratorConfig::legacy(),
+        GeneratorConfig {
+            encoder: vec![16, 32],
+            decoder: vec![16],
+            head: atelier_host::generator::Head::Quarter,
+            ..GeneratorConfig::default()
+        },
     ];
     for config in configs {
         let spec = Generator::new(config.clone(), vec!["a".into(), "b".into(), "c".into()]).unwrap();

@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 
 use std::collections::HashMap;
 
-use crate::generator::{Generator, Layer, Padding, Param, Upsampling, Weights};
+use crate::generator::{Generator, Layer, Padding, Param, Upsampling, Weights, conv_padding};
 
 /// Must match the ONNX writer's InstanceNormalization epsilon.
 const NORM_EPSILON: f64 = 1e-5;
@@ -80,17 +80,7 @@ fn run_layers(
 ) -> Tensor {
     for layer in layers {
         x = match layer {
-            Layer::Conv { name, kernel, stride, groups, padding, .. } => {
-                let w = param(&format!("{name}.weight"));
-                let b = param(&format!("{name}.bias"));
-                let p = (*kernel / 2) as i64;
-                let (x, p) = match padding {
-                    Padding::Reflect if p > 0 => (x.reflection_pad2d([p, p, p, p]), 0),
-                    Padding::Edge if p > 0 => (x.replication_pad2d([p, p, p, p]), 0),
-                    _ => (x, p),
-                };
-                x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], *groups as i64)
-            }
+            Layer::Conv { .. } => conv(layer, x, param),
             Layer::CondNorm { name, channels } => {
                 let c = *channels as i64;
                 let normed = x.instance_norm(
@@ -122,6 +112,8 @@ fn run_layers(
             }
             Layer::AddSaved { slot } => x + &saved[slot],
             Layer::ConcatSaved { slot } => Tensor::cat(&[x, saved[slot].shallow_clone()], 1),
+            Layer::AddConvSaved { slot, conv: c } => x + conv(c, saved[slot].shallow_clone(), param),
+            Layer::DepthToSpace(n) => x.pixel_shuffle(*n as i64),
             Layer::Residual { body } => {
                 let inner = run_layers(body, x.shallow_clone(), style, saved, param);
                 x + inner
@@ -129,4 +121,20 @@ fn run_layers(
         };
     }
     x
+}
+
+/// A [`Layer::Conv`] applied to `x`.
+fn conv(layer: &Layer, x: Tensor, param: &dyn Fn(&str) -> Tensor) -> Tensor {
+    let Layer::Conv { name, kernel, stride, groups, padding, .. } = layer else {
+        panic!("not a convolution: {layer:?}");
+    };
+    let w = param(&format!("{name}.weight"));
+    let b = param(&format!("{name}.bias"));
+    let p = conv_padding(*kernel, *stride) as i64;
+    let (x, p) = match padding {
+        Padding::Reflect if p > 0 => (x.reflection_pad2d([p, p, p, p]), 0),
+        Padding::Edge if p > 0 => (x.replication_pad2d([p, p, p, p]), 0),
+        _ => (x, p),
+    };
+    x.conv2d(&w, Some(&b), [*stride as i64; 2], [p, p], [1, 1], *groups as i64)
 }
