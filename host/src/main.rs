@@ -300,9 +300,12 @@ fn run(cli: Cli) -> Result<()> {
             let out = args.out.clone();
             let s = atelier_host::train::distill::distill(&args.into_options(command_line))?;
             eprintln!(
-                "distilled {} steps in {:.0} s; mean difference to the teacher {:.4} -> {:.4}; model {}",
+                "distilled {} steps in {:.0} s from {} of the teacher's parameters ({} fresh); mean \
+                 difference to the teacher {:.4} -> {:.4}; model {}",
                 s.steps,
                 s.seconds,
+                s.from_teacher,
+                s.fresh,
                 s.first_difference,
                 s.last_difference,
                 out.display()

@@ -217,14 +217,15 @@ pub struct DistillArgs {
     #[arg(long)]
     pub lr_decay: bool,
     /// Weight of matching the teacher's bottleneck (the activation after the last residual
-    /// block), used when the student's residual blocks differ from the teacher's.
+    /// block), used when the student is not all the teacher's and its bottleneck has the
+    /// teacher's width.
     #[arg(long, default_value_t = 0.1)]
     pub w_bottleneck: f64,
     /// Stop after this many minutes.
     #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
     pub time_limit: Option<std::time::Duration>,
-    /// The student's shape: the teacher's widths; paddings, up-sampling and the residual blocks
-    /// (`--residual`, `--residual-blocks`) may differ.
+    /// The student's shape: each stage whose scale and shape are the teacher's starts from the
+    /// teacher's weights, the rest fresh (residual blocks as identities).
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }

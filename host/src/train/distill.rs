@@ -1,14 +1,17 @@
 //! `atelier distill`: moves a trained model to another generator shape by teaching the new
 //! generator to reproduce the old one's pictures on the training photos.
 //!
-//! Two moves are supported. **Same widths, another padding or up-sampling** (edge padding after
-//! each up-sampling, which the ONNX writer fuses into a ~4× faster graph): the student starts
-//! from the teacher's weights. **Other residual blocks** (depthwise-separable instead of plain,
-//! or another count; the speed issue): every parameter outside the blocks is the teacher's, the
-//! new blocks start as identities (their last norm's scale and shift are zero), and besides the
-//! pixels the student matches the teacher's bottleneck (the activation after the last block),
-//! which tells the new blocks directly what the old ones computed. The encoder and decoder
-//! widths must be the teacher's.
+//! The student starts from the teacher's weights wherever it has a parameter of the same shape
+//! in the stage of the same scale, and fresh ones elsewhere. **Same widths, another padding or
+//! up-sampling** (edge padding after each up-sampling, which the ONNX writer fuses into a ~4×
+//! faster graph): that is all of them. **Other residual blocks** (depthwise-separable instead of
+//! plain, or another count; the speed issue): the new blocks start as identities (their last
+//! norm's scale and shift are zero), and besides the pixels the student matches the teacher's
+//! bottleneck (the activation after the last block), which tells the new parts directly what the
+//! old ones computed. **Another head or other widths** (`--head quarter`): the stages that keep
+//! their scale and shape keep their weights (a quarter-head student's ⅛-resolution encoder stage
+//! is the teacher's last, its residual blocks and ¼-resolution decoder stage the teacher's), the
+//! rest starts fresh, and the bottleneck match applies while the bottleneck keeps its width.
 //!
 //! A fine-tune with the training losses would move it too, but it re-balances the styles: tried
 //! on both shipped packs (350 steps), udnie lost its colours and de-stijl its grid. Matching the
@@ -29,7 +32,7 @@ use tch::{Device, Kind};
 
 use super::data::{ContentSet, one_hot};
 use super::model::TchGenerator;
-use crate::generator::{Generator, GeneratorConfig, Weights};
+use crate::generator::{Generator, GeneratorConfig, Head, Weights};
 use crate::onnx::{self, ModelMeta};
 
 /// Photos (centre crops) the difference to the teacher is measured on.
@@ -42,8 +45,7 @@ pub struct DistillOptions {
     pub teacher: PathBuf,
     pub content: PathBuf,
     pub out: PathBuf,
-    /// The student's shape: the teacher's widths; paddings, up-sampling and the residual blocks
-    /// may differ.
+    /// The student's shape (parameters of the teacher's shape start from the teacher's).
     pub generator: GeneratorConfig,
     pub steps: usize,
     pub size: u32,
@@ -55,7 +57,8 @@ pub struct DistillOptions {
     /// packs' stage 5 ran).
     pub lr_decay: bool,
     /// Weight of the bottleneck match (relative squared difference) beside the pixels' mean
-    /// absolute difference; it only acts where the residual blocks changed.
+    /// absolute difference; it only acts where the student is not all the teacher's and its
+    /// bottleneck has the teacher's width.
     pub w_bottleneck: f64,
     pub time_limit: Option<Duration>,
     /// Recorded in the model's `atelier.trained_with` after the teacher's own record.
@@ -68,6 +71,9 @@ pub struct DistillOptions {
 #[derive(Debug, Clone, Copy)]
 pub struct DistillSummary {
     pub steps: usize,
+    /// Parameters (tensors) the student started from the teacher's, and fresh ones.
+    pub from_teacher: usize,
+    pub fresh: usize,
     pub first_difference: f64,
     pub last_difference: f64,
     pub seconds: f64,
@@ -94,9 +100,10 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
     let teacher_weights = onnx::read_weights(&proto, &teacher_spec).with_context(context)?;
     let start =
         student_start(&teacher_spec, &teacher_weights, &student_spec, opts.seed).with_context(context)?;
+    let same_bottleneck = bottleneck(&teacher_spec.config) == bottleneck(&student_spec.config);
     let teacher = TchGenerator::new(teacher_spec, &teacher_weights, Device::Cpu);
     let student = TchGenerator::new(student_spec.clone(), &start.weights, Device::Cpu);
-    let w_bottleneck = if start.new_blocks { opts.w_bottleneck } else { 0.0 };
+    let w_bottleneck = if start.fresh > 0 && same_bottleneck { opts.w_bottleneck } else { 0.0 };
     let content = ContentSet::load(&opts.content, opts.size)?;
     let mut optimizer = nn::Adam::default().build(&student.vs, opts.lr)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -146,7 +153,14 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let summary = DistillSummary { steps, first_difference, last_difference: difference(&student), seconds };
+    let summary = DistillSummary {
+        steps,
+        from_teacher: start.from_teacher,
+        fresh: start.fresh,
+        first_difference,
+        last_difference: difference(&student),
+        seconds,
+    };
     let meta = ModelMeta {
         train_size: info.train_size.unwrap_or(opts.size),
         quantization: Quantization::F32,
@@ -165,44 +179,50 @@ pub fn distill(opts: &DistillOptions) -> Result<DistillSummary> {
     Ok(summary)
 }
 
-/// The student's first weights and whether its residual blocks are new.
+/// The student's first weights.
 struct Start {
     weights: Weights,
-    new_blocks: bool,
+    from_teacher: usize,
+    fresh: usize,
 }
 
-/// The teacher's weights where the student has the same parameter, fresh ones elsewhere, and
-/// every residual block that is not entirely the teacher's made an identity (its last norm's
-/// scale and shift zeroed, so `x + block(x) = x`): the student starts as the teacher minus the
-/// blocks it lacks. Fails when a parameter outside the blocks differs (other widths).
+/// The teacher's weights where the student has a parameter of the same shape in the stage of the
+/// same scale ([`stage_by_scale`]), fresh ones elsewhere, and every residual block that is not
+/// entirely the teacher's made an identity (its last norm's scale and shift zeroed, so
+/// `x + block(x) = x`): the student starts as close to the teacher as its shape allows.
 fn student_start(
     teacher: &Generator,
     teacher_weights: &Weights,
     student: &Generator,
     seed: u64,
 ) -> Result<Start> {
-    let in_block = |name: &str| name.starts_with("res");
-    let outside = |g: &Generator| -> Vec<(String, Vec<usize>)> {
-        g.param_shapes().into_iter().filter(|(name, _)| !in_block(name)).collect()
-    };
-    if outside(teacher) != outside(student) {
-        bail!(
-            "its generator {:?} and the student's {:?} differ outside the residual blocks; only \
-             paddings, up-sampling and the residual blocks may change",
-            teacher.config,
-            student.config
-        );
-    }
     if teacher.param_shapes() == student.param_shapes() {
-        return Ok(Start { weights: teacher_weights.clone(), new_blocks: false });
+        let n = teacher_weights.len();
+        return Ok(Start { weights: teacher_weights.clone(), from_teacher: n, fresh: 0 });
     }
+    let (teacher_stages, student_stages) = (stage_by_scale(&teacher.config), stage_by_scale(&student.config));
+    let teacher_name = |name: &str| -> String {
+        let (stage, rest) = name.split_once('.').unwrap_or((name, ""));
+        let Some(scale) = student_stages.get(stage) else { return name.to_string() };
+        match teacher_stages.iter().find(|(_, s)| *s == scale) {
+            Some((t, _)) => format!("{t}.{rest}"),
+            None => format!("(none).{rest}"),
+        }
+    };
     let mut weights = student.init_weights(seed);
     let mut fresh_blocks = std::collections::BTreeSet::new();
+    let (mut from_teacher, mut fresh) = (0, 0);
     for (name, param) in weights.iter_mut() {
-        match teacher_weights.get(name) {
-            Some(t) if t.shape == param.shape => param.data.clone_from(&t.data),
+        match teacher_weights.get(&teacher_name(name)) {
+            Some(t) if t.shape == param.shape => {
+                param.data.clone_from(&t.data);
+                from_teacher += 1;
+            }
             _ => {
-                fresh_blocks.insert(name.split('.').next().unwrap_or_default().to_string());
+                fresh += 1;
+                if name.starts_with("res") {
+                    fresh_blocks.insert(name.split('.').next().unwrap_or_default().to_string());
+                }
             }
         }
     }
@@ -213,5 +233,62 @@ fn student_start(
             }
         }
     }
-    Ok(Start { weights, new_blocks: true })
+    Ok(Start { weights, from_teacher, fresh })
+}
+
+/// How much the first encoder stage divides the photo's size.
+fn first_scale(c: &GeneratorConfig) -> usize {
+    if c.head == Head::Quarter { 4 } else { 2 }
+}
+
+/// The bottleneck's width and scale: two generators' bottlenecks can be compared when they agree.
+fn bottleneck(c: &GeneratorConfig) -> (Option<usize>, usize) {
+    (c.encoder.last().copied(), first_scale(c) << c.encoder.len().saturating_sub(1))
+}
+
+/// Each encoder and decoder stage (`enc1`, `dec0`, ...) by the scale of its output, e.g.
+/// `"enc/8"`: stages of two shapes correspond where their scales do.
+fn stage_by_scale(c: &GeneratorConfig) -> std::collections::BTreeMap<String, String> {
+    let (first, bottom) = (first_scale(c), bottleneck(c).1);
+    let encoder = (0..c.encoder.len()).map(|i| (format!("enc{i}"), format!("enc/{}", first << i)));
+    let decoder = (0..c.decoder.len()).map(|i| (format!("dec{i}"), format!("dec/{}", bottom >> (i + 1))));
+    encoder.chain(decoder).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_head_student_keeps_the_teachers_stages_of_the_same_scale() {
+        let styles = vec!["a".to_string(), "b".to_string()];
+        let teacher = Generator::new(GeneratorConfig::default(), styles.clone()).unwrap();
+        let tw = teacher.init_weights(1);
+        let config = GeneratorConfig {
+            encoder: vec![32, 64],
+            decoder: vec![32],
+            head: Head::Quarter,
+            ..GeneratorConfig::default()
+        };
+        let student = Generator::new(config, styles).unwrap();
+        let start = student_start(&teacher, &tw, &student, 2).unwrap();
+        let w = &start.weights;
+        // ⅛: the student's enc1 is the teacher's enc2; ¼: enc0's norm is enc1's, dec0 is dec0.
+        for (s, t) in [
+            ("enc1.conv.weight", "enc2.conv.weight"),
+            ("enc1.norm.gamma", "enc2.norm.gamma"),
+            ("enc0.norm.beta", "enc1.norm.beta"),
+            ("dec0.conv.weight", "dec0.conv.weight"),
+            ("res2.conv1.weight", "res2.conv1.weight"),
+        ] {
+            assert_eq!(w[s], tw[t], "{s} should start as the teacher's {t}");
+        }
+        // Fresh: the patchifying first convolution and the quarter head.
+        assert_eq!(w["enc0.conv.weight"], student.init_weights(2)["enc0.conv.weight"]);
+        assert_eq!(w["out.conv.weight"].shape, vec![48, 32, 3, 3]);
+        assert_eq!(start.fresh, 5, "enc0.conv.weight, and out.conv and out.photo, weight and bias");
+        assert_eq!(start.from_teacher + start.fresh, student.param_shapes().len());
+        // The blocks are all the teacher's: none is made an identity.
+        assert_eq!(w["res0.norm1.gamma"], tw["res0.norm1.gamma"]);
+    }
 }
