@@ -151,6 +151,8 @@ stylize = "all"
 presence = "off"
 show_fps = true
 EOF
+# And a Wi-Fi network, the same way (the guest has no radio: the test checks what is written).
+printf 'ssid=Atelier Lab\r\npsk=not-a-real-key\r\ncountry=GB\r\n' >"$work/firmware-test/atelier-wifi.txt"
 mkfs_image "$root" "$work/firmware-test" "$test_img"
 # A card larger than the image, as every real one is: first boot grows the root into the rest.
 truncate -s +256M "$test_img"

@@ -23,6 +23,14 @@ findmnt -no SOURCE,FSTYPE / >"$LAB_SHARE/root.txt"
 grep -q 'device lab' /etc/atelier/mirror.toml || lab_fail "the settings on the FAT partition were not applied"
 [ -f /boot/firmware/atelier-mirror.toml.applied ] || lab_fail "the FAT settings file was not marked applied"
 journalctl -u atelier-boot-settings --no-pager -o cat >"$LAB_SHARE/boot-settings.log"
+# The Wi-Fi file (written on a Windows machine: CRLF lines) became wlan0's network, readable by
+# root only, and was deleted from the FAT partition.
+wpa=/etc/wpa_supplicant/wpa_supplicant-wlan0.conf
+grep -qx '	ssid="Atelier Lab"' "$wpa" && grep -qx '	psk="not-a-real-key"' "$wpa" && grep -qx 'country=GB' "$wpa" \
+  || { cat "$wpa" >&2; lab_fail "the Wi-Fi settings on the FAT partition were not applied to $wpa"; }
+[ "$(stat -c %a "$wpa")" = 600 ] || lab_fail "$wpa is readable by others ($(stat -c %a "$wpa"))"
+grep -q "wpa-conf $wpa" /etc/network/interfaces.d/wlan0 || lab_fail "no wlan0 stanza for ifupdown"
+[ ! -e /boot/firmware/atelier-wifi.txt ] || lab_fail "the Wi-Fi file (with its key) was left on the FAT partition"
 [ "$(systemctl is-enabled atelier-mirror)" = enabled ] || lab_fail "atelier-mirror not enabled"
 # First boot grew the root into the 256 MiB the test disk has past the image, and the unit
 # disabled itself.
