@@ -7,7 +7,7 @@
 #
 #   scripts/lab-tests.sh [SCENARIO...]     default: all, the aarch64 ones included (they cross-build the
 #                                          mirror: ~14 min cold; pi-image builds the Raspberry Pi image
-#                                          on its cached base root: ~5 min, ~25 cold);
+#                                          on its cached base root: ~4 min, ~31 cold);
 #                                          ATELIER_LAB_AARCH64=0 leaves them out
 # Prints "lab: N passed, M failed" last; exits non-zero when any failed or the lab could not run.
 set -uo pipefail

@@ -17,9 +17,9 @@
 #   base  (cached) host: debootstrap --foreign unpacks Debian's packages (scripts/pi-image/base.sh);
 #         guest: every package configured, the initrd made once (base-stage2.sh); the root is
 #         kept as a tar under ~/.cache/atelier/pi-base, keyed on those two files and the suite
-#         (~20 min cold; --fresh-base rebuilds it, as a release should, for today's packages)
+#         (~30 min cold; --fresh-base rebuilds it, as a release should, for today's packages)
 #   own   guest, on a copy of the base: the .deb installed, the first-boot units enabled
-#         (scripts/pi-image/stage2.sh, ~2 min)
+#         (scripts/pi-image/stage2.sh, ~2.5 min)
 #   image host: the FAT and ext4 file systems are made from directories (mkfs.vfat + mtools,
 #         mkfs.ext4 -d: no loop devices, no mounts) and put into a partitioned image (sfdisk)
 # scripts/test.sh runs it with --test (docs/packaging.md has the times).
@@ -66,7 +66,7 @@ if [ $fresh_base = 1 ] || [ ! -f "$base" ]; then
   rm -rf "$root"
   note "base, host: debootstrap --foreign $suite arm64"
   $files/base.sh "$root" "$suite" "$work/base-stage1.log"
-  note "base, aarch64 guest (TCG): every package configured, the initrd made (~20 min)"
+  note "base, aarch64 guest (TCG): every package configured, the initrd made (~30 min)"
   in_guest $files/base-stage2.sh base-stage2
   cat "$work/base-stage2/base-times.txt" >&2
   mkdir -p "$cache"
@@ -95,7 +95,7 @@ find "$root/usr/lib/modules" -mindepth 1 -maxdepth 1 -type d -empty -delete
 [ -f "$root/boot/firmware/config.txt" ] || { note "raspi-firmware did not populate /boot/firmware"; exit 1; }
 [ "$(ls "$root"/boot/initrd.img-* | wc -l)" = 1 ] || { note "expected one initrd in /boot"; exit 1; }
 
-# --- stage 3: the image (host) ---
+# --- image (host) ---
 mv "$root/boot/firmware" "$work/firmware"
 mkdir "$root/boot/firmware"
 mkfs_image() { # root-dir firmware-dir output

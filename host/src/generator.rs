@@ -154,6 +154,16 @@ impl Default for GeneratorConfig {
 }
 
 impl GeneratorConfig {
+    /// How much each encoder stage's output, then each decoder stage's, is smaller than the photo
+    /// (2 for ½ resolution): the first stage halves it, or quarters it with [`Head::Quarter`].
+    pub fn stage_scales(&self) -> (Vec<usize>, Vec<usize>) {
+        let first = if self.head == Head::Quarter { 4 } else { 2 };
+        let encoder: Vec<usize> = (0..self.encoder.len()).map(|i| first << i).collect();
+        let bottom = encoder.last().copied().unwrap_or(1);
+        let decoder = (0..self.decoder.len()).map(|i| bottom >> (i + 1)).collect();
+        (encoder, decoder)
+    }
+
     /// The generator of the models trained before pretrained losses (`classics6` v1): nearest
     /// up-sampling, zero padding, no skips, ≈3,970 MACs per pixel.
     pub fn legacy() -> Self {

@@ -32,7 +32,7 @@ use tch::{Device, Kind};
 
 use super::data::{ContentSet, one_hot};
 use super::model::TchGenerator;
-use crate::generator::{Generator, GeneratorConfig, Head, Weights};
+use crate::generator::{Generator, GeneratorConfig, Weights};
 use crate::onnx::{self, ModelMeta};
 
 /// Photos (centre crops) the difference to the teacher is measured on.
@@ -201,19 +201,19 @@ fn student_start(
         return Ok(Start { weights: teacher_weights.clone(), from_teacher: n, fresh: 0 });
     }
     let (teacher_stages, student_stages) = (stage_by_scale(&teacher.config), stage_by_scale(&student.config));
-    let teacher_name = |name: &str| -> String {
+    // The teacher's name for a student parameter: same stage scale, or the same name outside
+    // the stages (`res*`, `out.*`); none when the teacher has no stage at that scale.
+    let teacher_name = |name: &str| -> Option<String> {
         let (stage, rest) = name.split_once('.').unwrap_or((name, ""));
-        let Some(scale) = student_stages.get(stage) else { return name.to_string() };
-        match teacher_stages.iter().find(|(_, s)| *s == scale) {
-            Some((t, _)) => format!("{t}.{rest}"),
-            None => format!("(none).{rest}"),
-        }
+        let Some(scale) = student_stages.get(stage) else { return Some(name.to_string()) };
+        let (t, _) = teacher_stages.iter().find(|(_, s)| *s == scale)?;
+        Some(format!("{t}.{rest}"))
     };
     let mut weights = student.init_weights(seed);
     let mut fresh_blocks = std::collections::BTreeSet::new();
     let (mut from_teacher, mut fresh) = (0, 0);
     for (name, param) in weights.iter_mut() {
-        match teacher_weights.get(&teacher_name(name)) {
+        match teacher_name(name).and_then(|t| teacher_weights.get(&t)) {
             Some(t) if t.shape == param.shape => {
                 param.data.clone_from(&t.data);
                 from_teacher += 1;
@@ -236,28 +236,24 @@ fn student_start(
     Ok(Start { weights, from_teacher, fresh })
 }
 
-/// How much the first encoder stage divides the photo's size.
-fn first_scale(c: &GeneratorConfig) -> usize {
-    if c.head == Head::Quarter { 4 } else { 2 }
-}
-
 /// The bottleneck's width and scale: two generators' bottlenecks can be compared when they agree.
-fn bottleneck(c: &GeneratorConfig) -> (Option<usize>, usize) {
-    (c.encoder.last().copied(), first_scale(c) << c.encoder.len().saturating_sub(1))
+fn bottleneck(c: &GeneratorConfig) -> (Option<usize>, Option<usize>) {
+    (c.encoder.last().copied(), c.stage_scales().0.last().copied())
 }
 
-/// Each encoder and decoder stage (`enc1`, `dec0`, ...) by the scale of its output, e.g.
-/// `"enc/8"`: stages of two shapes correspond where their scales do.
-fn stage_by_scale(c: &GeneratorConfig) -> std::collections::BTreeMap<String, String> {
-    let (first, bottom) = (first_scale(c), bottleneck(c).1);
-    let encoder = (0..c.encoder.len()).map(|i| (format!("enc{i}"), format!("enc/{}", first << i)));
-    let decoder = (0..c.decoder.len()).map(|i| (format!("dec{i}"), format!("dec/{}", bottom >> (i + 1))));
+/// Each encoder and decoder stage (`enc1`, `dec0`, ...) by its side and the scale of its output
+/// ([`GeneratorConfig::stage_scales`]): stages of two shapes correspond where these agree.
+fn stage_by_scale(c: &GeneratorConfig) -> std::collections::BTreeMap<String, (&'static str, usize)> {
+    let (encoder, decoder) = c.stage_scales();
+    let encoder = encoder.into_iter().enumerate().map(|(i, s)| (format!("enc{i}"), ("enc", s)));
+    let decoder = decoder.into_iter().enumerate().map(|(i, s)| (format!("dec{i}"), ("dec", s)));
     encoder.chain(decoder).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::Head;
 
     #[test]
     fn a_quarter_head_student_keeps_the_teachers_stages_of_the_same_scale() {
