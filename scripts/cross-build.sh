@@ -40,8 +40,9 @@ if ! have_toolchain; then
 fi
 
 # Debian's cargo, not rustup's: only Debian's rustc has the arm64 standard library. A separate
-# target directory keeps its artifacts from invalidating the native build's.
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/aarch64}
+# target directory keeps its artifacts from invalidating the native build's (CARGO_TARGET_DIR is
+# the native one's, so it is not used here).
+export CARGO_TARGET_DIR=${ATELIER_AARCH64_TARGET_DIR:-target/aarch64}
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export RUSTC=/usr/bin/rustc
