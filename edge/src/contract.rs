@@ -51,7 +51,7 @@ pub mod keys {
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     #[error("cannot read the model file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the file is empty: expected an ONNX model")]
     Empty,
     #[error(
@@ -143,7 +143,7 @@ pub fn decode(bytes: &[u8]) -> Result<pb::ModelProto, ContractError> {
 
 /// Reads and decodes a model file.
 pub fn read(path: &Path) -> Result<pb::ModelProto, ContractError> {
-    decode(&std::fs::read(path)?)
+    decode(&std::fs::read(path).map_err(ContractError::Io)?)
 }
 
 /// Checks a decoded model against the contract and returns its metadata.

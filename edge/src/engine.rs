@@ -26,11 +26,14 @@ mod permute;
 mod row_pad;
 
 /// A model that could not be loaded, with the file it came from.
+///
+/// The message includes the cause (`kind`), which is therefore not also its `source()`: messages
+/// reach screens and replies through `Display`, and `{:#}` at the binaries' edges would print the
+/// cause twice.
 #[derive(Debug, thiserror::Error)]
 #[error("model {}: {kind}", path.display())]
 pub struct ModelError {
     pub path: PathBuf,
-    #[source]
     pub kind: ContractError,
 }
 

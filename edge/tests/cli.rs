@@ -129,6 +129,7 @@ fn bad_arguments_name_the_field_and_the_accepted_values() {
     assert!(err.contains("unknown style `nosuchstyle`"), "{err}");
     let err = fails(&["--model", "/nonexistent/model.onnx"]);
     assert!(err.contains("/nonexistent/model.onnx") && err.contains("cannot read"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "the cause, once: {err}");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "fps = 30\nthreds = 2\n").unwrap();

@@ -7,11 +7,11 @@ use image::RgbImage;
 
 /// An image file that could not be read or decoded; the message names the file.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read image {}: {source}", path.display())]
+/// The decoder's message is part of this one, so it is not also the `source()`.
+#[error("cannot read image {}: {error}", path.display())]
 pub struct ImageError {
     pub path: PathBuf,
-    #[source]
-    pub source: image::ImageError,
+    pub error: image::ImageError,
 }
 
 /// Listing a file, folder or glob of images is the mirror's `images:` source logic, reused.
@@ -19,7 +19,7 @@ pub use atelier_edge::sources::images::{IMAGE_EXTENSIONS, list_images};
 
 /// Reads an image file as RGB8; the error names the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
-    image::open(path).map(|i| i.to_rgb8()).map_err(|source| ImageError { path: path.to_path_buf(), source })
+    image::open(path).map(|i| i.to_rgb8()).map_err(|error| ImageError { path: path.to_path_buf(), error })
 }
 
 #[cfg(test)]

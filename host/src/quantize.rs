@@ -89,12 +89,8 @@ pub enum QuantizeError {
     Images { purpose: &'static str, message: String },
     #[error("initializer `{name}`: {problem}")]
     Initializer { name: String, problem: String },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 /// Returns a quantized copy of `proto`.
@@ -259,7 +255,7 @@ pub fn quantize_file(
     let proto = contract::read(model).map_err(|kind| ModelError { path: model.to_path_buf(), kind })?;
     let compare_images = load_folder(compare_dir, QUANT_SIZE, "comparison")?;
     let quantized = quantize(&proto, mode)?;
-    onnx::save(&quantized, out).map_err(|source| QuantizeError::Io { path: out.to_path_buf(), source })?;
+    onnx::save(&quantized, out).map_err(|error| QuantizeError::Io { path: out.to_path_buf(), error })?;
 
     let mut reference =
         Engine::from_bytes(&proto.encode_to_vec(), &model.display().to_string(), EngineOptions::default())?;
@@ -268,7 +264,7 @@ pub fn quantize_file(
     let size_of = |p: &Path| {
         std::fs::metadata(p)
             .map(|m| m.len())
-            .map_err(|source| QuantizeError::Io { path: p.to_path_buf(), source })
+            .map_err(|error| QuantizeError::Io { path: p.to_path_buf(), error })
     };
     Ok(QuantReport {
         model: model.to_path_buf(),

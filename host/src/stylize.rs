@@ -23,18 +23,10 @@ use crate::images::{ImageError, load_rgb};
 pub enum StylizeError {
     #[error(transparent)]
     Read(#[from] ImageError),
-    #[error("{}: {source}", path.display())]
-    Engine {
-        path: PathBuf,
-        #[source]
-        source: EngineError,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: image::ImageError,
-    },
+    #[error("{}: {error}", path.display())]
+    Engine { path: PathBuf, error: EngineError },
+    #[error("cannot write {}: {error}", path.display())]
+    Write { path: PathBuf, error: image::ImageError },
     #[error("{}: an earlier input has the same name stem, so its output {} would be overwritten", input.display(), output.display())]
     DuplicateStem { input: PathBuf, output: PathBuf },
     #[error("{}: the path has no file name", .0.display())]
@@ -155,8 +147,8 @@ pub fn stylize_files(
             let result = output_path(input, out_dir, &mut used).and_then(|out| {
                 let image = load_rgb(input)?;
                 let stylized = stylize_image(engine, &image, options)
-                    .map_err(|source| StylizeError::Engine { path: input.clone(), source })?;
-                stylized.save(&out).map_err(|source| StylizeError::Write { path: out.clone(), source })?;
+                    .map_err(|error| StylizeError::Engine { path: input.clone(), error })?;
+                stylized.save(&out).map_err(|error| StylizeError::Write { path: out.clone(), error })?;
                 Ok(out)
             });
             (input.clone(), result)

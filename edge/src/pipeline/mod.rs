@@ -68,17 +68,36 @@ pub struct PipelineConfig {
 /// How long [`PipelineConfig::notice`] stays on the screen.
 pub const NOTICE_SHOWN: Duration = Duration::from_secs(60);
 
-/// Why the pipeline stopped with an error.
+/// Why the pipeline stopped with an error. The message includes the cause, which is therefore
+/// not also its `source()` (`{:#}` would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("input: {0}")]
-    Source(#[from] SourceError),
+    Source(SourceError),
     #[error("output: {0}")]
-    Sink(#[from] SinkError),
+    Sink(SinkError),
     #[error("engine: {0}")]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     #[error("the {0} thread panicked")]
     Panic(&'static str),
+}
+
+impl From<SourceError> for PipelineError {
+    fn from(e: SourceError) -> Self {
+        PipelineError::Source(e)
+    }
+}
+
+impl From<SinkError> for PipelineError {
+    fn from(e: SinkError) -> Self {
+        PipelineError::Sink(e)
+    }
+}
+
+impl From<EngineError> for PipelineError {
+    fn from(e: EngineError) -> Self {
+        PipelineError::Engine(e)
+    }
 }
 
 /// What a run did, for `--report` and benchmarks.

@@ -12,7 +12,7 @@ use crate::images::{list_images, load_rgb};
 /// Why the training data cannot be used. Each names the file or folder.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{0}")]
+    #[error(transparent)]
     Image(#[from] crate::images::ImageError),
     #[error("content folder {0}: no images found (jpg, jpeg, png, webp, bmp)")]
     EmptyContent(PathBuf),

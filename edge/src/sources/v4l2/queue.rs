@@ -27,7 +27,7 @@ pub enum QueueError {
     /// No frame within the timeout.
     #[error("no frame for {0:?}")]
     Timeout(Duration),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
