@@ -348,15 +348,18 @@ impl Engine {
         inputs.into_iter().map(|i| i.expect("the contract allows only image and style inputs")).collect()
     }
 
-    /// Times every node of the plan for `size`, node by node as tract evaluates them: the median
-    /// over `runs` runs after one warm-up, in evaluation order. This is tract's own per-node
-    /// evaluation hook, so the figures add up to a normal run's time within timer overhead.
-    pub fn profile(&mut self, size: Size, runs: usize) -> Result<Vec<NodeTime>, EngineError> {
+    /// Times every node of the plan on `image` (`[1,3,H,W]` f32), node by node as tract evaluates
+    /// them: the median over `runs` runs after one warm-up, in evaluation order. This is tract's
+    /// own per-node evaluation hook, so the figures add up to a normal run's time within timer
+    /// overhead. The picture matters: an all-zero input makes every norm's output its bias.
+    pub fn profile(&mut self, image: Tensor, runs: usize) -> Result<Vec<NodeTime>, EngineError> {
         use tract_onnx::tract_core::plan::eval;
-        let plan = self.plan(size)?;
+        let shape = image.shape();
+        if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
+            return Err(EngineError::Size(format!("input tensor must be [1,3,H,W], got {shape:?}")));
+        }
+        let plan = self.plan(Size::new(shape[3] as u32, shape[2] as u32))?;
         let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let image =
-            Tensor::zero::<f32>(&[1, 3, size.height as usize, size.width as usize]).map_err(run_err)?;
         let image = match self.precision {
             Precision::F32 => image,
             Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use atelier_edge::Size;
 use atelier_edge::engine::{Engine, EngineOptions, Precision, image_to_tensor};
 
 fn engine(model: &str, row_copies: bool, precision: Precision) -> Engine {
@@ -24,7 +23,7 @@ fn shipped_models_compute_the_same_values_with_the_engines_copies() {
             let (mut ours, mut tracts) =
                 (engine(model, true, Precision::F32), engine(model, false, Precision::F32));
             let ops = |e: &mut Engine| -> Vec<String> {
-                e.profile(Size::new(w, h), 1).unwrap().into_iter().map(|n| n.op).collect()
+                e.profile(image_to_tensor(&portrait(w, h)), 1).unwrap().into_iter().map(|n| n.op).collect()
             };
             let (with, without) = (ops(&mut ours), ops(&mut tracts));
             assert!(with.iter().any(|op| op == "RowPad") && !with.iter().any(|op| op == "Pad"), "{with:?}");
@@ -51,6 +50,7 @@ fn f16_plans_use_them_too() {
         (engine("default.onnx", true, Precision::F16), engine("default.onnx", false, Precision::F16));
     let input = image_to_tensor(&portrait(32, 24));
     assert_eq!(ours.run_tensor(input.clone()).unwrap(), tracts.run_tensor(input).unwrap());
-    let ops: Vec<String> = ours.profile(Size::new(32, 24), 1).unwrap().into_iter().map(|n| n.op).collect();
+    let ops: Vec<String> =
+        ours.profile(image_to_tensor(&portrait(32, 24)), 1).unwrap().into_iter().map(|n| n.op).collect();
     assert!(ops.iter().any(|op| op == "RowPad") && ops.iter().any(|op| op == "Permute"), "{ops:?}");
 }

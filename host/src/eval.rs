@@ -34,6 +34,7 @@ use image::RgbImage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tract_onnx::pb;
+use tract_onnx::prelude::Tensor;
 use tract_onnx::prelude::*;
 
 use crate::images::{list_images, load_rgb};
@@ -335,9 +336,7 @@ pub fn noise_instability<E>(
 /// [`Engine::prepare`] and one warm-up run.
 pub fn ms_per_frame(engine: &mut Engine, size: Size, runs: usize) -> Result<f64, EngineError> {
     engine.prepare(size)?;
-    let (w, h) = (size.width as usize, size.height as usize);
-    let data: Vec<f32> = (0..3 * w * h).map(|i| (i % 251) as f32 / 250.0).collect();
-    let input = Planes { width: w, height: h, data }.to_tensor();
+    let input = timing_input(size);
     engine.run_tensor(input.clone())?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
@@ -347,6 +346,14 @@ pub fn ms_per_frame(engine: &mut Engine, size: Size, runs: usize) -> Result<f64,
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// The picture every timing runs on: a ramp through [0, 1] (not zeros, which would make each
+/// instance norm's output its bias).
+pub fn timing_input(size: Size) -> Tensor {
+    let (w, h) = (size.width as usize, size.height as usize);
+    let data: Vec<f32> = (0..3 * w * h).map(|i| (i % 251) as f32 / 250.0).collect();
+    Planes { width: w, height: h, data }.to_tensor()
 }
 
 /// Runs the engine on planar f32 input (the metric functions' `G`).

@@ -357,13 +357,17 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 let mut engine = Engine::load(&model, options)?;
                 for &size in &sizes {
-                    let nodes = engine.profile(size, runs)?;
+                    let nodes = engine.profile(atelier_host::eval::timing_input(size), runs)?;
+                    // A whole run of the same plan, timed as `bench` times it: the node times
+                    // should add up to it; what they miss is time between the nodes.
+                    let whole = atelier_host::eval::ms_per_frame(&mut engine, size, runs)?;
                     println!(
                         "## {} at {size}, {} thread(s), {}\n",
                         model.display(),
                         threads[0],
                         precision[0]
                     );
+                    println!("whole run {whole:.1} ms (median of {runs})");
                     println!("{}", atelier_host::bench::profile_table(&nodes, 15));
                 }
                 return Ok(());
@@ -376,11 +380,13 @@ fn run(cli: Cli) -> Result<()> {
                 compare: compare.as_deref(),
                 row_copies: !tract_copies,
             };
+            // Measured before the table starts, so that a model that cannot load prints no header.
+            let rows = atelier_host::bench::run(&model, &plan)?;
             println!(
                 "| model | size | threads | precision | ms/frame (median of {runs}) | frames/s | worst PSNR vs f32 | onnxruntime ms | tract / onnxruntime |\n|---|---|---|---|---|---|---|---|---|"
             );
             let mut runtime = None;
-            for row in atelier_host::bench::run(&model, &plan)? {
+            for row in rows {
                 let ort = match compare_ort && row.precision == Precision::F32 {
                     true => {
                         let (name, ms) = atelier_host::bench::ort_ms(
