@@ -29,8 +29,8 @@ enum Command {
     /// Train a multi-style generator as a GAN and export it as ONNX.
     #[cfg(feature = "train")]
     Train(Box<atelier_host::train::cli::TrainArgs>),
-    /// Move a trained model to another generator shape of the same widths (e.g. the fused,
-    /// edge-padded decoder) by teaching it to reproduce the model's pictures.
+    /// Move a trained model to another generator shape (other residual blocks, widths or head,
+    /// the fused edge-padded decoder) by teaching it to reproduce the model's pictures.
     #[cfg(feature = "train")]
     Distill(Box<atelier_host::train::cli::DistillArgs>),
     /// Train a generator (this build has no training support).
