@@ -319,23 +319,30 @@ impl Engine {
 
     /// Runs the model on an NCHW f32 tensor `[1,3,H,W]` in [0,1] and returns `[1,3,H,W]`.
     pub fn run_tensor(&mut self, image: Tensor) -> Result<Tensor, EngineError> {
-        let shape = image.shape();
-        if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
-            return Err(EngineError::Size(format!("input tensor must be [1,3,H,W], got {shape:?}")));
-        }
-        let size = Size::new(shape[3] as u32, shape[2] as u32);
-        let plan = self.plan(size)?;
+        let (plan, image) = self.plan_for(image)?;
         let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let image = match self.precision {
-            Precision::F32 => image,
-            Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),
-        };
         let mut outputs = plan.run(self.inputs(&plan, image)).map_err(run_err)?;
         let out = outputs.remove(0).into_tensor();
         if out.datum_type() == DatumType::F32 {
             return Ok(out);
         }
         Ok(out.cast_to::<f32>().map_err(run_err)?.into_owned())
+    }
+
+    /// The plan for an NCHW f32 tensor `[1,3,H,W]`, and the tensor at the plan's precision.
+    fn plan_for(&mut self, image: Tensor) -> Result<(Arc<TypedRunnableModel>, Tensor), EngineError> {
+        let shape = image.shape();
+        if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
+            return Err(EngineError::Size(format!("input tensor must be [1,3,H,W], got {shape:?}")));
+        }
+        let plan = self.plan(Size::new(shape[3] as u32, shape[2] as u32))?;
+        let image = match self.precision {
+            Precision::F32 => image,
+            Precision::F16 => {
+                image.cast_to::<f16>().map_err(|e| EngineError::Run(format!("{e:#}")))?.into_owned()
+            }
+        };
+        Ok((plan, image))
     }
 
     /// The plan's inputs: `image` (already at the plan's precision) and the current style.
@@ -354,16 +361,8 @@ impl Engine {
     /// overhead. The picture matters: an all-zero input makes every norm's output its bias.
     pub fn profile(&mut self, image: Tensor, runs: usize) -> Result<Vec<NodeTime>, EngineError> {
         use tract_onnx::tract_core::plan::eval;
-        let shape = image.shape();
-        if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
-            return Err(EngineError::Size(format!("input tensor must be [1,3,H,W], got {shape:?}")));
-        }
-        let plan = self.plan(Size::new(shape[3] as u32, shape[2] as u32))?;
+        let (plan, image) = self.plan_for(image)?;
         let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let image = match self.precision {
-            Precision::F32 => image,
-            Precision::F16 => image.cast_to::<f16>().map_err(run_err)?.into_owned(),
-        };
         let mut samples: HashMap<usize, Vec<f64>> = HashMap::new();
         let mut state = plan.spawn().map_err(run_err)?;
         for run in 0..=runs.max(1) {

@@ -34,7 +34,6 @@ use image::RgbImage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tract_onnx::pb;
-use tract_onnx::prelude::Tensor;
 use tract_onnx::prelude::*;
 
 use crate::images::{list_images, load_rgb};
