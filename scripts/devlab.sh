@@ -91,8 +91,10 @@ EOF
 ensure_host_packages() {
   command -v apt-get >/dev/null || die "the device lab needs a Debian host (apt-get not found)"
   local codename; codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  # The guest runs the host's programs: grow-root also needs sfdisk (fdisk) and mkfs.vfat
+  # (dosfstools), which a fresh host lacks until pi-image installs them, later in the lab.
   local pkgs=(busybox-static kmod cpio xz-utils v4l-utils libdrm-tests python3 gcc libc6-dev make
-              libjpeg-turbo-progs)
+              libjpeg-turbo-progs fdisk dosfstools e2fsprogs)
   [ "$ARCH" = aarch64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
   local qemu_pkgs=("$QEMU_PKG" qemu-system-common qemu-system-data)
   [ "$ARCH" = x86_64 ] && qemu_pkgs+=(seabios)
