@@ -18,10 +18,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$ATELIER" export --init 3 --styles a,b --encoder 8,16 --decoder 8 --residual-blocks 1 --out "$tmp/small.onnx"
 "$ATELIER" export --init 4 --styles a,b,c --residual separable --out "$tmp/separable.onnx"
 "$ATELIER" export --init 5 --styles a,b --encoder 32,64 --decoder 32 --head quarter --out "$tmp/quarter.onnx"
-"$ATELIER" export --init 6 --styles a,b --encoder 32,64 --decoder 32 --head quarter --patch overlapping \
-  --out "$tmp/quarter-overlapping.onnx"
-models=("$tmp/multi.onnx" "$tmp/single.onnx" "$tmp/small.onnx" "$tmp/separable.onnx" "$tmp/quarter.onnx"
-  "$tmp/quarter-overlapping.onnx")
+models=("$tmp/multi.onnx" "$tmp/single.onnx" "$tmp/small.onnx" "$tmp/separable.onnx" "$tmp/quarter.onnx")
 if [ $# -gt 0 ]; then models+=("$@"); else
   for m in models/*.onnx; do [ -s "$m" ] && models+=("$m"); done
 fi

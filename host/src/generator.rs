@@ -64,10 +64,6 @@ pub struct GeneratorConfig {
     /// Where the RGB picture is made. Absent in configs written before: [`Head::Full`].
     #[serde(default, skip_serializing_if = "Head::is_full")]
     pub head: Head,
-    /// The patches a [`Head::Quarter`] generator reads the photo in. Absent in configs written
-    /// before: [`Patch::Disjoint`].
-    #[serde(default, skip_serializing_if = "Patch::is_disjoint")]
-    pub patch: Patch,
 }
 
 /// Where the generator makes its RGB picture, which decides how much it works at high
@@ -80,46 +76,15 @@ pub enum Head {
     /// Up-sampled back to full resolution, the photo concatenated, a 3×3 convolution to RGB.
     #[default]
     Full,
-    /// Nothing above ¼ resolution: the first encoder stage is a stride-4 convolution over
-    /// [`Patch`]es, and the picture comes from ¼ resolution as 16 sub-pixels per position (a 3×3
-    /// convolution to 48 channels plus a stride-4 convolution of the photo's patches, then a ×4
-    /// `DepthToSpace`).
+    /// Nothing above ¼ resolution: the first encoder stage is a 4×4 stride-4 convolution, and the
+    /// picture comes from ¼ resolution as 16 sub-pixels per position (a 3×3 convolution to 48
+    /// channels plus a 4×4 stride-4 convolution of the photo, then a ×4 `DepthToSpace`).
     Quarter,
 }
 
 impl Head {
     fn is_full(&self) -> bool {
         *self == Head::Full
-    }
-}
-
-/// The patches a [`Head::Quarter`] generator reads the photo in, at stride 4: its first encoder
-/// convolution and the photo's path into the picture.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Patch {
-    /// 4×4, side by side: the cheapest, but a move of one pixel changes every patch, so the
-    /// picture changes more than the move (`docs/benchmarks.md`: shift instability).
-    #[default]
-    Disjoint,
-    /// 8×8, each reaching 2 pixels into its neighbours (reflection-padded at the borders): 4× the
-    /// MACs of those two convolutions, for features that follow a move more smoothly.
-    Overlapping,
-}
-
-impl Patch {
-    /// The side of the patchifying convolutions' kernel (their stride is 4).
-    pub fn kernel(self) -> usize {
-        match self {
-            Patch::Disjoint => 4,
-            Patch::Overlapping => 8,
-        }
-    }
-
-    fn is_disjoint(&self) -> bool {
-        *self == Patch::Disjoint
     }
 }
 
@@ -184,7 +149,6 @@ impl Default for GeneratorConfig {
             decoder_padding: Some(Padding::Edge),
             skips: true,
             head: Head::Full,
-            patch: Patch::Disjoint,
         }
     }
 }
@@ -213,7 +177,6 @@ impl GeneratorConfig {
             decoder_padding: None,
             skips: false,
             head: Head::Full,
-            patch: Patch::Disjoint,
         }
     }
 }
@@ -251,10 +214,6 @@ pub struct GeneratorArgs {
     /// resolution; the first encoder width is then at ¼).
     #[arg(long, value_enum, default_value_t = Head::Full)]
     pub head: Head,
-    /// With `--head quarter`: the photo read in `disjoint` 4×4 patches, or `overlapping` 8×8 ones
-    /// (steadier under movement, more MACs).
-    #[arg(long, value_enum, default_value_t = Patch::Disjoint)]
-    pub patch: Patch,
 }
 
 impl GeneratorArgs {
@@ -269,7 +228,6 @@ impl GeneratorArgs {
             decoder_padding: Some(self.decoder_padding).filter(|p| *p != self.padding),
             skips: !self.no_skips,
             head: self.head,
-            patch: self.patch,
         }
     }
 }
@@ -326,8 +284,7 @@ pub enum Layer {
 }
 
 /// Padding on each side of a k×k, stride-s convolution: `k/2` for odd kernels (the size is kept,
-/// or divided by the stride); `(k - s)/2` for even ones (none for patches side by side, `k == s`),
-/// so the output is the input's size divided by the stride either way.
+/// or divided by the stride); none for even ones, which only patchify (`k == s`).
 pub fn conv_padding(kernel: usize, stride: usize) -> usize {
     if kernel % 2 == 1 { kernel / 2 } else { kernel.saturating_sub(stride) / 2 }
 }
@@ -366,8 +323,6 @@ pub enum GeneratorError {
     BadSkips { encoder: Vec<usize>, decoder: Vec<usize>, wanted: Vec<usize> },
     #[error("weight `{name}`: {problem}")]
     BadWeight { name: String, problem: String },
-    #[error("overlapping patches need the quarter head (--head quarter); the full head reads no patches")]
-    PatchWithoutQuarterHead,
 }
 
 impl Generator {
@@ -392,9 +347,6 @@ impl Generator {
                     wanted,
                 });
             }
-        }
-        if config.patch != Patch::Disjoint && config.head != Head::Quarter {
-            return Err(GeneratorError::PatchWithoutQuarterHead);
         }
         let layers = build_layers(&config);
         Ok(Generator { config, styles, layers })
@@ -544,12 +496,12 @@ fn build_layers(c: &GeneratorConfig) -> Vec<Layer> {
         layers.push(Layer::Save { slot: "input".into() });
     }
     let quarter = c.head == Head::Quarter;
-    // Stride 4: the patches a quarter-resolution generator starts from.
+    // 4×4 stride 4: the patches a quarter-resolution generator starts from.
     let patchify = |name: String, cout: usize| Layer::Conv {
         name,
         cin: 3,
         cout,
-        kernel: c.patch.kernel(),
+        kernel: 4,
         stride: 4,
         groups: 1,
         padding: c.padding,
@@ -789,34 +741,6 @@ mod tests {
         let s = serde_json::to_string(&g.config).unwrap();
         assert!(s.contains(r#""head":"quarter""#), "{s}");
         assert!(!serde_json::to_string(&GeneratorConfig::default()).unwrap().contains("head"));
-        assert!(!s.contains("patch"), "{s}");
-    }
-
-    #[test]
-    fn overlapping_patches_reach_into_their_neighbours() {
-        let config = GeneratorConfig {
-            encoder: vec![32, 64],
-            decoder: vec![32],
-            head: Head::Quarter,
-            patch: Patch::Overlapping,
-            ..GeneratorConfig::default()
-        };
-        let g = Generator::new(config.clone(), styles(2)).unwrap();
-        let w = g.init_weights(3);
-        assert_eq!(w["enc0.conv.weight"].shape, vec![32, 3, 8, 8]);
-        assert_eq!(w["out.photo.weight"].shape, vec![48, 3, 8, 8]);
-        // 2 pixels of padding: 8×8 windows at stride 4 still give ¼ of the photo's size.
-        assert_eq!(conv_padding(8, 4), 2);
-        // The two patchifying convolutions cost 4× (64 instead of 16 taps) over 16 pixels.
-        let disjoint =
-            Generator::new(GeneratorConfig { patch: Patch::Disjoint, ..config.clone() }, styles(2)).unwrap();
-        assert_eq!(g.macs_per_pixel() - disjoint.macs_per_pixel(), (48 * 3 * (32 + 48) / 16) as u64);
-        let s = serde_json::to_string(&g.config).unwrap();
-        assert!(s.contains(r#""patch":"overlapping""#), "{s}");
-        assert_eq!(serde_json::from_str::<GeneratorConfig>(&s).unwrap(), config);
-        // The full head reads no patches.
-        let full = GeneratorConfig { patch: Patch::Overlapping, ..GeneratorConfig::default() };
-        assert!(matches!(Generator::new(full, styles(1)), Err(GeneratorError::PatchWithoutQuarterHead)));
     }
 
     #[test]

@@ -407,13 +407,6 @@ fn libtorch_and_the_exported_model_agree() {
             head: atelier_host::generator::Head::Quarter,
             ..GeneratorConfig::default()
         },
-        GeneratorConfig {
-            encoder: vec![16, 32],
-            decoder: vec![16],
-            head: atelier_host::generator::Head::Quarter,
-            patch: atelier_host::generator::Patch::Overlapping,
-            ..GeneratorConfig::default()
-        },
     ];
     for config in configs {
         let spec = Generator::new(config.clone(), vec!["a".into(), "b".into(), "c".into()]).unwrap();

@@ -12,9 +12,6 @@
 //! their scale and shape keep their weights (a quarter-head student's ⅛-resolution encoder stage
 //! is the teacher's last, its residual blocks and ¼-resolution decoder stage the teacher's), the
 //! rest starts fresh, and the bottleneck match applies while the bottleneck keeps its width.
-//! **Wider kernels** (`--patch overlapping`: 8×8 patches where the teacher read 4×4): the
-//! teacher's kernel sits in the middle of the student's, zeros around it, which with the padding
-//! growing by the same amount computes exactly what the teacher's did.
 //!
 //! A fine-tune with the training losses would move it too, but it re-balances the styles: tried
 //! on both shipped packs (350 steps), udnie lost its colours and de-stijl its grid. Matching the
@@ -35,7 +32,7 @@ use tch::{Device, Kind};
 
 use super::data::{ContentSet, one_hot};
 use super::model::TchGenerator;
-use crate::generator::{Generator, GeneratorConfig, Param, Weights};
+use crate::generator::{Generator, GeneratorConfig, Weights};
 use crate::onnx::{self, ModelMeta};
 
 /// Photos (centre crops) the difference to the teacher is measured on.
@@ -216,16 +213,12 @@ fn student_start(
     let mut fresh_blocks = std::collections::BTreeSet::new();
     let (mut from_teacher, mut fresh) = (0, 0);
     for (name, param) in weights.iter_mut() {
-        // Stages of the same scale convolve at the same stride, so a centred kernel is exact.
-        let teachers = teacher_name(name).and_then(|t| teacher_weights.get(&t)).and_then(|t| {
-            if t.shape == param.shape { Some(t.data.clone()) } else { centred_kernel(t, &param.shape) }
-        });
-        match teachers {
-            Some(data) => {
-                param.data = data;
+        match teacher_name(name).and_then(|t| teacher_weights.get(&t)) {
+            Some(t) if t.shape == param.shape => {
+                param.data.clone_from(&t.data);
                 from_teacher += 1;
             }
-            None => {
+            _ => {
                 fresh += 1;
                 if name.starts_with("res") {
                     fresh_blocks.insert(name.split('.').next().unwrap_or_default().to_string());
@@ -241,27 +234,6 @@ fn student_start(
         }
     }
     Ok(Start { weights, from_teacher, fresh })
-}
-
-/// A convolution kernel `[out, in, k, k]` inside a larger `[out, in, K, K]` one, zeros around it:
-/// the same convolution when its padding grows by `(K - k) / 2` too, as [`conv_padding`] makes it
-/// at equal stride. `None` unless the shapes differ only so.
-///
-/// [`conv_padding`]: crate::generator::conv_padding
-fn centred_kernel(small: &Param, shape: &[usize]) -> Option<Vec<f32>> {
-    let (&[o, i, k, k2], &[o2, i2, big, big2]) = (small.shape.as_slice(), shape) else { return None };
-    if (o, i) != (o2, i2) || k != k2 || big != big2 || big <= k || (big - k) % 2 != 0 {
-        return None;
-    }
-    let offset = (big - k) / 2;
-    let mut out = vec![0.0; o * i * big * big];
-    for (plane, src) in small.data.chunks_exact(k * k).enumerate() {
-        for (row, src_row) in src.chunks_exact(k).enumerate() {
-            let start = plane * big * big + (row + offset) * big + offset;
-            out[start..start + k].copy_from_slice(src_row);
-        }
-    }
-    Some(out)
 }
 
 /// The bottleneck's width and scale: two generators' bottlenecks can be compared when they agree.
@@ -281,7 +253,7 @@ fn stage_by_scale(c: &GeneratorConfig) -> std::collections::BTreeMap<String, (&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generator::{Head, Patch};
+    use crate::generator::Head;
 
     #[test]
     fn a_quarter_head_student_keeps_the_teachers_stages_of_the_same_scale() {
@@ -314,45 +286,5 @@ mod tests {
         assert_eq!(start.from_teacher + start.fresh, student.param_shapes().len());
         // The blocks are all the teacher's: none is made an identity.
         assert_eq!(w["res0.norm1.gamma"], tw["res0.norm1.gamma"]);
-    }
-
-    #[test]
-    fn overlapping_patches_start_as_the_teachers_disjoint_ones() {
-        let styles = vec!["a".to_string(), "b".to_string()];
-        let disjoint = GeneratorConfig {
-            encoder: vec![8, 16],
-            decoder: vec![8],
-            head: Head::Quarter,
-            ..GeneratorConfig::default()
-        };
-        let teacher = Generator::new(disjoint.clone(), styles.clone()).unwrap();
-        let tw = teacher.init_weights(1);
-        let overlapping = GeneratorConfig { patch: Patch::Overlapping, ..disjoint };
-        let student = Generator::new(overlapping, styles).unwrap();
-        let start = student_start(&teacher, &tw, &student, 2).unwrap();
-        assert_eq!(start.fresh, 0, "every parameter is the teacher's, the 8×8 kernels centred");
-        let (t, s) = (&tw["enc0.conv.weight"], &start.weights["enc0.conv.weight"]);
-        assert_eq!(s.shape, vec![8, 3, 8, 8]);
-        // Output 0, input channel 1 (kernel plane 1), row 1 is the student's row 3, columns 2..6.
-        let (t_row, s_row) = ((4 + 1) * 4, (8 + 3) * 8);
-        assert_eq!(s.data[s_row + 2..s_row + 6], t.data[t_row..t_row + 4]);
-        assert!(s.data[s_row..s_row + 2].iter().chain(&s.data[s_row + 6..s_row + 8]).all(|&v| v == 0.0));
-        assert_eq!(
-            s.data.iter().filter(|&&v| v != 0.0).count(),
-            t.data.iter().filter(|&&v| v != 0.0).count()
-        );
-        // And so the student starts as the same function (borders included: the padding grew by 2).
-        let x = tch::Tensor::rand([1, 3, 32, 48], (Kind::Float, Device::Cpu));
-        let style = tch::Tensor::from_slice(&[0f32, 1.0]).view([1, 2]);
-        let run = |g: &Generator, w: &Weights| {
-            tch::no_grad(|| TchGenerator::new(g.clone(), w, Device::Cpu).forward(&x, &style))
-        };
-        let diff = (run(&teacher, &tw) - run(&student, &start.weights)).abs().max().double_value(&[]);
-        assert!(diff < 1e-5, "the centred student differs from the teacher by {diff}");
-        // Not a kernel in another's middle: other channel counts, or an odd difference.
-        let p = |shape: Vec<usize>| Param { data: vec![1.0; shape.iter().product()], shape };
-        assert!(centred_kernel(&p(vec![8, 3, 4, 4]), &[8, 4, 8, 8]).is_none());
-        assert!(centred_kernel(&p(vec![8, 3, 4, 4]), &[8, 3, 7, 7]).is_none());
-        assert!(centred_kernel(&p(vec![8]), &[8]).is_none());
     }
 }
