@@ -35,9 +35,13 @@ mirror_wait_log "display off" 10
 sleep 2
 lab_screendump asleep
 
-# A passer-by: across the picture in under a second, then the empty wall again.
+# A passer-by: in view for less than the half second of evidence the detector needs to count
+# someone as present (edge/src/presence/detector.rs; its tests' passers-by are in view 0.2-0.3 s),
+# then the empty wall again. At 5 fps that is two frames. (This slept 0.8 s, four frames 0.6 s
+# apart: longer than `enter`, so by the detector's own rule someone who stopped. It passed only
+# while the debug mirror was too slow to look at every frame.)
 go cross
-sleep 0.8
+sleep 0.3
 go empty
 sleep 20
 if sed -n '/presence: asleep/,$p' "$LAB_SHARE/mirror.log" | grep -q "presence: active"; then  # (woken by the passer-by)
