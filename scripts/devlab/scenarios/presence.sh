@@ -36,10 +36,9 @@ sleep 2
 lab_screendump asleep
 
 # A passer-by: in view for less than the half second of evidence the detector needs to count
-# someone as present (edge/src/presence/detector.rs; its tests' passers-by are in view 0.2-0.3 s),
-# then the empty wall again. At 5 fps that is two frames. (This slept 0.8 s, four frames 0.6 s
-# apart: longer than `enter`, so by the detector's own rule someone who stopped. It passed only
-# while the debug mirror was too slow to look at every frame.)
+# someone as present (`enter` in edge/src/presence/detector.rs; its tests' passers-by are in view
+# 0.2-0.3 s), then the empty wall again: at most two frames at 5 fps. Four frames (0.6 s) would
+# be someone who stopped, by the detector's own rule.
 go cross
 sleep 0.3
 go empty
