@@ -26,6 +26,8 @@ pub struct SourceStats {
     pub disconnects: u64,
     /// Frames the device had queued that were skipped to show the newest.
     pub skipped_at_device: u64,
+    /// Frames captured before the stream was restarted, which a driver handed the new stream.
+    pub stale_frames: u64,
     /// Time spent decoding and converting frames to RGB.
     pub convert_seconds: f64,
 }

@@ -20,4 +20,7 @@ assert r["frames_out"] >= 2, r
 share = s["corrupt_frames"] / (s["corrupt_frames"] + r["frames_captured"])
 assert 0.1 <= share <= 0.8, f"{share:.2f} of the decoded frames were judged corrupt, half were fed corrupt"
 assert s["disconnects"] >= 1, s  # the stream was recreated after the producer went silent
+# v4l2loopback hands a restarted stream the last frame it holds; the mirror must not take that
+# for the camera being back (the notice stays up until the producer goes on).
+assert s["stale_frames"] >= 1, s
 PY

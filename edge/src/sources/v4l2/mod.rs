@@ -86,6 +86,10 @@ pub struct Camera {
     backoff: Duration,
     next_attempt: Instant,
     last_corrupt_log: Option<Instant>,
+    /// CLOCK_MONOTONIC time of the last stream restart. Some drivers (v4l2loopback) hand a new
+    /// stream the last frame they hold; shown, it would pass for a live picture while the camera
+    /// still sends nothing.
+    restarted_at: Option<Duration>,
 }
 
 /// Why a device could not be opened for capture.
@@ -130,6 +134,7 @@ impl Camera {
             backoff: BACKOFF_MIN,
             next_attempt: Instant::now(),
             last_corrupt_log: None,
+            restarted_at: None,
         })
     }
 
@@ -154,6 +159,7 @@ impl Camera {
                 self.described = describe(&self.path, &live, self.request);
                 tracing::info!("camera is back: {}", self.described);
                 self.live = Some(live);
+                self.restarted_at = Some(monotonic_now());
                 self.backoff = BACKOFF_MIN;
                 self.timeouts = 0;
                 Ok(())
@@ -205,9 +211,17 @@ impl Source for Camera {
                 }
                 Err(e) => return Err(self.lose(&e.to_string())),
             };
+            self.stats.skipped_at_device += d.skipped as u64;
+            if self.restarted_at.is_some_and(|r| captured_before(d.timestamp, r)) {
+                self.stats.stale_frames += 1;
+                if let Err(e) = live.queue.requeue(d.index) {
+                    return Err(self.lose(&e.to_string()));
+                }
+                continue;
+            }
+            self.restarted_at = None;
             self.timeouts = 0;
             self.silent_since = None;
-            self.stats.skipped_at_device += d.skipped as u64;
             let layout = live.layout;
             let started = Instant::now();
             let mut image = RgbImage::new(layout.width, layout.height);
@@ -244,6 +258,16 @@ impl Source for Camera {
     }
 }
 
+/// Buffer timestamps further than this from now are taken to be on another clock.
+const SAME_CLOCK: Duration = Duration::from_secs(10);
+
+fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// The `Instant` of a CLOCK_MONOTONIC buffer timestamp (std's `Instant` is CLOCK_MONOTONIC on
 /// Linux), so latency is measured from when the sensor delivered the frame.
 fn instant_of(timestamp: Duration) -> Instant {
@@ -251,15 +275,16 @@ fn instant_of(timestamp: Duration) -> Instant {
     if timestamp.is_zero() {
         return now;
     }
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let mono = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-    match mono.checked_sub(timestamp) {
-        // Older than 10 s means the driver stamps with another clock: fall back to now.
-        Some(age) if age < Duration::from_secs(10) => now.checked_sub(age).unwrap_or(now),
+    match monotonic_now().checked_sub(timestamp) {
+        Some(age) if age < SAME_CLOCK => now.checked_sub(age).unwrap_or(now),
         _ => now,
     }
+}
+
+/// Whether a buffer stamped `timestamp` was captured before `moment` (both CLOCK_MONOTONIC).
+/// Unstamped buffers and stamps from another clock are given the benefit of the doubt.
+fn captured_before(timestamp: Duration, moment: Duration) -> bool {
+    !timestamp.is_zero() && moment.checked_sub(timestamp).is_some_and(|d| !d.is_zero() && d < SAME_CLOCK)
 }
 
 fn describe(path: &Path, live: &Streaming, request: CaptureRequest) -> String {
@@ -340,4 +365,26 @@ fn start(path: &Path, request: CaptureRequest) -> Result<Streaming, OpenError> {
         e => OpenError::Unusable(format!("{}: cannot start streaming: {e}", path.display())),
     })?;
     Ok(Streaming { queue, device, layout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_stamped_before_a_restart_are_stale() {
+        let restart = Duration::from_secs(100);
+        assert!(captured_before(Duration::from_millis(96_500), restart));
+        assert!(!captured_before(Duration::from_millis(100_040), restart), "captured after the restart");
+        assert!(!captured_before(restart, restart), "captured at the restart");
+    }
+
+    #[test]
+    fn unstamped_or_foreign_clock_frames_are_not_stale() {
+        let restart = Duration::from_secs(100);
+        assert!(!captured_before(Duration::ZERO, restart));
+        // A driver stamping with another clock: far from CLOCK_MONOTONIC either way.
+        assert!(!captured_before(Duration::from_secs(5), restart));
+        assert!(!captured_before(Duration::from_secs(1_765_000_000), restart));
+    }
 }
