@@ -16,12 +16,14 @@ use image::RgbImage;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::knobs::KnobScope;
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 use tract_onnx::tract_core::runtime::RunOptions;
 
 use crate::contract::{self, ContractError, ModelInfo};
 use crate::frame::Size;
 
 mod copy_op;
+pub mod kernels;
 mod permute;
 mod row_pad;
 
@@ -185,6 +187,7 @@ impl Engine {
         name: &str,
         options: EngineOptions,
     ) -> Result<Engine, ContractError> {
+        kernels::choose();
         let info = contract::validate(proto)?;
         let model = contract::to_tract(proto)?;
         let outlets = model.input_outlets().map_err(|e| ContractError::Unsupported(e.to_string()))?;
@@ -321,7 +324,7 @@ impl Engine {
     pub fn run_tensor(&mut self, image: Tensor) -> Result<Tensor, EngineError> {
         let (plan, image) = self.plan_for(image)?;
         let run_err = |e: TractError| EngineError::Run(format!("{e:#}"));
-        let mut outputs = plan.run(self.inputs(&plan, image)).map_err(run_err)?;
+        let mut outputs = kernels::run(&plan, self.inputs(&plan, image)).map_err(run_err)?;
         let out = outputs.remove(0).into_tensor();
         if out.datum_type() == DatumType::F32 {
             return Ok(out);
@@ -370,6 +373,7 @@ impl Engine {
                 .run_plan_with_eval(self.inputs(&plan, image.clone()), |ctx, op_state, node, inputs| {
                     let start = std::time::Instant::now();
                     let out = eval(ctx, op_state, node, inputs);
+                    kernels::clear_upper_registers();
                     if run > 0 {
                         samples.entry(node.id).or_default().push(start.elapsed().as_secs_f64() * 1e3);
                     }
@@ -389,6 +393,9 @@ impl Engine {
                     name: node.name.clone(),
                     op: node.op().name().to_string(),
                     output: node.outputs.first().map(|o| format!("{:?}", o.fact.shape)).unwrap_or_default(),
+                    kernel: node
+                        .op_as::<OptMatMul>()
+                        .map(|m| m.mmm.iter().map(|k| k.name().to_string()).collect::<Vec<_>>().join("+")),
                     ms: times[times.len() / 2],
                 })
             })
@@ -416,6 +423,9 @@ pub struct NodeTime {
     pub op: String,
     /// Shape of its first output.
     pub output: String,
+    /// The matrix-product kernel(s) tract chose for an `OptMatMul` (e.g. `fma_mmm_f32_16x6`): its
+    /// cost model picks them per CPU, and the choice is what to check when a product is slow.
+    pub kernel: Option<String>,
     /// Median milliseconds.
     pub ms: f64,
 }

@@ -147,9 +147,10 @@ pub fn profile_table(nodes: &[NodeTime], top: usize) -> String {
     }
     let mut slow: Vec<&NodeTime> = nodes.iter().collect();
     slow.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    let _ = write!(out, "\n| slowest nodes | operator | output | ms |\n|---|---|---|---|\n");
+    let _ = write!(out, "\n| slowest nodes | operator | kernel | output | ms |\n|---|---|---|---|---|\n");
     for n in slow.into_iter().take(top) {
-        let _ = writeln!(out, "| {} | {} | {} | {:.2} |", n.name, n.op, n.output, n.ms);
+        let kernel = n.kernel.as_deref().unwrap_or("");
+        let _ = writeln!(out, "| {} | {} | {kernel} | {} | {:.2} |", n.name, n.op, n.output, n.ms);
     }
     out
 }

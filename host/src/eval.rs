@@ -94,6 +94,7 @@ impl FeatureNet {
     pub fn new(size: usize) -> Result<FeatureNet, EvalError> {
         let err = |e: TractError| EvalError::Features(format!("{e:#}"));
         let proto = feature_proto(FEATURE_SEED, size);
+        atelier_edge::engine::kernels::choose();
         let model = tract_onnx::onnx().model_for_proto_model(&proto).map_err(err)?;
         let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(err)?;
         Ok(FeatureNet { size, plan })
@@ -123,7 +124,8 @@ pub(crate) fn run_grams(
         p.data.iter_mut().for_each(|v| *v += offset);
     }
     let features = |e: TractError| EvalError::Features(format!("{e:#}"));
-    let outputs = plan.run(tvec![p.to_tensor().into_tvalue()]).map_err(features)?;
+    let outputs =
+        atelier_edge::engine::kernels::run(plan, tvec![p.to_tensor().into_tvalue()]).map_err(features)?;
     outputs
         .iter()
         .enumerate()

@@ -59,6 +59,7 @@ impl PretrainedGrams {
             graph.initializer.extend(inits);
             graph.output.push(pb::ValueInfoProto { name: gram, ..Default::default() });
         }
+        atelier_edge::engine::kernels::choose();
         let model = tract_onnx::onnx()
             .model_for_proto_model(&proto)
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, size, size]).into()))

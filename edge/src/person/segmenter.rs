@@ -55,6 +55,7 @@ impl Segmenter {
 
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Segmenter, SegmenterError> {
         let err = |message: String| SegmenterError::Load { name: name.to_string(), message };
+        crate::engine::kernels::choose();
         let model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(|e| err(format!("{e:#}")))?;
         let typed = model.into_typed().map_err(|e| err(format!("{e:#}")))?;
         let fact = typed.input_fact(0).map_err(|e| err(format!("{e:#}")))?.clone();
@@ -87,7 +88,7 @@ impl Segmenter {
             image_to_tensor(&self.scaler.resize(image, Size::new(self.width, self.height), Fit::Stretch))
         };
         let run = |e: TractError| SegmenterError::Run(format!("{e:#}"));
-        let out = self.plan.run(tvec!(input.into_tvalue())).map_err(run)?;
+        let out = crate::engine::kernels::run(&self.plan, tvec!(input.into_tvalue())).map_err(run)?;
         let mask = out[0].to_plain_array_view::<f32>().map_err(run)?;
         let data: Vec<f32> = mask.iter().copied().collect();
         if data.len() != (self.width * self.height) as usize {
