@@ -68,7 +68,8 @@ def run_size(session, args, size) -> None:
 
 
 def print_profile(path: str, size: str, runs: int) -> None:
-    """Per-node medians from onnxruntime's trace (microseconds per kernel call), and sums per op."""
+    """Per-node medians from onnxruntime's trace (its `dur` is microseconds; printed in ms), and
+    their sums per op."""
     with open(path) as f:
         events = json.load(f)
     per_node = collections.defaultdict(list)

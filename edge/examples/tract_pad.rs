@@ -11,7 +11,10 @@
 //! cargo run --release --example tract_pad -- 16 480 640 20
 //! ```
 
-use std::time::Instant;
+#[path = "support/timing.rs"]
+mod timing;
+
+use timing::median;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
@@ -85,18 +88,4 @@ fn by_rows(input: &Tensor, mode: &PadMode, c: usize, h: usize, w: usize) -> Vec<
         }
     }
     out
-}
-
-/// Median wall time of `runs` calls of `f`, in milliseconds, after one warm-up call.
-fn median(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..runs.max(1))
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }

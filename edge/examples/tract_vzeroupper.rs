@@ -11,7 +11,10 @@
 //! cargo run -p atelier-edge --example tract_vzeroupper
 //! ```
 
-use std::time::Instant;
+#[path = "support/timing.rs"]
+mod timing;
+
+use timing::median;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -61,16 +64,4 @@ fn sum_of_squares(values: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum()
-}
-
-fn median(runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[runs / 2]
 }
