@@ -244,3 +244,40 @@ fn the_segmenter_sees_the_person_in_the_sequence_and_not_in_the_empty_wall() {
     assert!(e < 0.02, "empty wall coverage {e}");
     assert!(p > 0.2, "person coverage {p}");
 }
+
+/// A sleeping mirror looks at a few frames a second, and a slow device takes a while over each
+/// look: the passer-by the lab records (in view for two frames at 5 fps, then the empty wall)
+/// must not wake it however far apart the looks are, while someone who stays does.
+#[test]
+fn a_passer_by_in_two_frames_does_not_count_however_sparse_the_looks() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let seq = Sequence::new(&repo.join(PERSON), 320, 240);
+    let (centre, off_left) = (seq.centre(), -(seq.person.width() as i32));
+    let t0 = Instant::now();
+    let frame = |x: Option<i32>, ms: u64| Frame {
+        seq: ms,
+        captured: t0 + Duration::from_millis(ms),
+        image: seq.frame(x, ms as u32),
+    };
+    let watcher = || {
+        let person = PersonMask::new(Segmenter::builtin());
+        Watcher::new(Some(person), None, PresenceConfig::default(), AttendanceConfig::default(), t0)
+    };
+    // The wall, then the crossing's middle frames (examples/presence_sequence) 0.2 s apart,
+    // then the wall again, seen 0.4 s later and every 0.4 s after.
+    let crossing = |k: i32| Some(off_left + (320 - off_left) * (k + 1) / 5);
+    let mut w = watcher();
+    let mut looks = vec![(None, 0), (crossing(1), 400), (crossing(2), 600)];
+    looks.extend((0..5).map(|i| (None, 1000 + i * 400)));
+    for (x, ms) in looks {
+        assert!(!w.look(&frame(x, ms)).unwrap().present, "a passer-by counted at {ms} ms");
+    }
+    // Someone who steps in and stays, seen as sparsely: present once 0.5 s of frames show them.
+    let mut w = watcher();
+    let present: Vec<bool> = [None, Some(centre), Some(centre + 3), Some(centre - 3)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| w.look(&frame(x, i as u64 * 400)).unwrap().present)
+        .collect();
+    assert_eq!(present, [false, false, false, true]);
+}

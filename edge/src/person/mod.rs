@@ -33,10 +33,15 @@ impl PersonMask {
         PersonMask { segmenter, smoother: MaskSmoother::default() }
     }
 
-    /// Segments `image` and returns the mask smoothed over the frames seen so far.
-    pub fn update(&mut self, image: &RgbImage) -> Result<&Mask, SegmenterError> {
+    /// Segments `image`, folds the mask into the smoothed one (for the composite, see
+    /// [`current`](Self::current)) and returns this frame's own coverage, unsmoothed. Presence
+    /// has its own hysteresis, in seconds; the smoother's memory is in frames, and on top of it
+    /// would stretch a passer-by by a frame's worth of time (0.4 s at a slow look's pace).
+    pub fn update(&mut self, image: &RgbImage) -> Result<f32, SegmenterError> {
         let mask = self.segmenter.segment(image)?;
-        Ok(self.smoother.update(mask))
+        let coverage = mask.coverage();
+        self.smoother.update(mask);
+        Ok(coverage)
     }
 
     /// The smoothed mask of the last frame segmented.

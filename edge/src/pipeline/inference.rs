@@ -115,7 +115,7 @@ impl Inference<'_> {
     fn look(&mut self, frame: &Frame) -> Result<(), EngineError> {
         let Some(watcher) = self.watcher.as_mut() else { return Ok(()) };
         let t0 = Instant::now();
-        let look = watcher.look(&frame.image, Instant::now()).map_err(|e| EngineError::Run(e.to_string()))?;
+        let look = watcher.look(frame).map_err(|e| EngineError::Run(e.to_string()))?;
         let (present, changed) = (look.present, look.changed);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         {

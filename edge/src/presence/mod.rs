@@ -12,13 +12,12 @@ pub mod schedule;
 
 use std::time::Instant;
 
-use image::RgbImage;
-
 pub use attendance::{Attendance, AttendanceConfig, Mode};
 pub use detector::{MotionMeter, Observation, PresenceConfig, PresenceDetector};
 pub use pir::{Pir, PirSpec};
 pub use schedule::Schedule;
 
+use crate::frame::Frame;
 use crate::person::{Mask, PersonMask, SegmenterError};
 
 /// A presence sensor read once per look (a PIR's output line). `None`: no reading this time
@@ -78,12 +77,15 @@ impl Watcher {
         self.person.as_ref().and_then(|p| p.current())
     }
 
-    /// Looks at one camera picture taken at `now`.
-    pub fn look(&mut self, image: &RgbImage, now: Instant) -> Result<Look, SegmenterError> {
+    /// Looks at one camera frame. Time is when the camera captured it, not when the look ran:
+    /// a look slower than the frame period (a Pi busy stylizing, a sleeping mirror's sparse
+    /// looks) would otherwise stretch a passer-by's two frames past `enter` and wake the mirror.
+    pub fn look(&mut self, frame: &Frame) -> Result<Look, SegmenterError> {
+        let (image, now) = (&frame.image, frame.captured);
         let motion = self.motion.update(image);
         let sensor = self.sensor.as_mut().and_then(|s| s.read());
         let coverage = match &mut self.person {
-            Some(person) => person.update(image)?.coverage(),
+            Some(person) => person.update(image)?,
             None => 0.0,
         };
         let present = self.detector.update(Observation { coverage, motion, sensor }, now);
@@ -97,5 +99,41 @@ impl Watcher {
     pub fn camera_away(&mut self, now: Instant) -> Option<Mode> {
         let open = self.attendance.config().hours.as_ref().is_none_or(|h| h.is_open_now());
         self.attendance.update(true, open, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use image::RgbImage;
+
+    use super::*;
+
+    /// A PIR that always sees someone.
+    struct Always;
+
+    impl PresenceSensor for Always {
+        fn read(&mut self) -> Option<bool> {
+            Some(true)
+        }
+        fn describe(&self) -> String {
+            "always".into()
+        }
+    }
+
+    #[test]
+    fn time_is_when_the_frame_was_captured_not_when_it_was_looked_at() {
+        let t0 = Instant::now();
+        let presence = PresenceConfig { enter: Duration::from_millis(500), ..Default::default() };
+        let mut w = Watcher::new(None, Some(Box::new(Always)), presence, AttendanceConfig::default(), t0);
+        let frame =
+            |ms: u64| Frame { seq: ms, captured: t0 + Duration::from_millis(ms), image: RgbImage::new(8, 6) };
+        // Looked at back to back, but captured 0.2 s apart: 0.4 s of evidence is not yet enough,
+        // 0.6 s is. (Judged by the looks' own clock, the four would span microseconds.)
+        for ms in [0, 200, 400] {
+            assert!(!w.look(&frame(ms)).unwrap().present, "{ms} ms");
+        }
+        assert!(w.look(&frame(600)).unwrap().present);
     }
 }
