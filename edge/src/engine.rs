@@ -22,8 +22,12 @@ use tract_onnx::tract_core::runtime::RunOptions;
 use crate::contract::{self, ContractError, ModelInfo};
 use crate::frame::Size;
 
+pub use direct_conv::DirectConv;
+
 mod copy_op;
+mod direct_conv;
 pub mod kernels;
+mod memory;
 mod permute;
 mod row_pad;
 
@@ -57,9 +61,8 @@ pub enum EngineError {
 pub struct EngineOptions {
     /// Threads for tract's matrix products; 1 runs on the calling thread only.
     pub threads: usize,
-    /// Allow tract's direct spatial convolution. Measured 1.3–1.6× slower than im2col + matmul at
-    /// 640×480 on x86 and no faster at 320×240, so it is off by default.
-    pub direct_spatial: bool,
+    /// Which convolutions may run as tract's direct spatial convolution ([`DirectConv`]).
+    pub direct_conv: DirectConv,
     /// Arithmetic precision of the plans.
     pub precision: Precision,
     /// Pad by row copies instead of with tract's `Pad` ([`row_pad`]) and do each
@@ -70,7 +73,12 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { threads: 1, direct_spatial: false, precision: Precision::F32, row_copies: true }
+        EngineOptions {
+            threads: 1,
+            direct_conv: DirectConv::default(),
+            precision: Precision::F32,
+            row_copies: true,
+        }
     }
 }
 
@@ -152,6 +160,7 @@ pub struct Engine {
     plans: HashMap<Size, Arc<TypedRunnableModel>>,
     run_options: RunOptions,
     knobs: KnobScope,
+    direct_conv: DirectConv,
     precision: Precision,
     row_copies: bool,
     /// Names of the graph's InstanceNormalization nodes: they stay f32 at f16 precision.
@@ -188,6 +197,7 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, ContractError> {
         kernels::choose();
+        memory::retain_freed();
         let info = contract::validate(proto)?;
         let model = contract::to_tract(proto)?;
         let outlets = model.input_outlets().map_err(|e| ContractError::Unsupported(e.to_string()))?;
@@ -206,11 +216,8 @@ impl Engine {
             .map(|n| n.name.clone())
             .collect();
         let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
-        let knobs = KnobScope::new([(
-            "TRACT_DISABLE_DIRECT_SPATIAL",
-            if options.direct_spatial { "false" } else { "true" },
-        )])
-        .expect("knob exists in this tract version");
+        let knobs = KnobScope::new([(direct_conv::KNOB, options.direct_conv.disable_knob())])
+            .expect("knob exists in this tract version");
         let engine = Engine {
             name: name.to_string(),
             info,
@@ -222,6 +229,7 @@ impl Engine {
             plans: HashMap::new(),
             run_options,
             knobs,
+            direct_conv: options.direct_conv,
             precision: options.precision,
             row_copies: options.row_copies,
             norms: Arc::new(norms),
@@ -297,7 +305,11 @@ impl Engine {
                     Precision::F32 => typed,
                     Precision::F16 => to_f16(typed, self.norms.clone())?,
                 };
-                let mut optimized = typed.into_optimized()?;
+                let mut optimized = typed.into_decluttered()?;
+                if self.direct_conv == DirectConv::Chosen {
+                    direct_conv::compile_chosen(&mut optimized)?;
+                }
+                optimized.optimize()?;
                 if self.row_copies {
                     row_pad::swap_pads(&mut optimized)?;
                     permute::fuse_moves(&mut optimized)?;

@@ -1,19 +1,18 @@
 //! The engine's own padding and `DepthToSpace` copies (`engine::row_pad`, `engine::permute`)
 //! replace tract's `Pad` and `MoveAxis` in the shipped models' plans and change no output value.
 
+#[path = "common/portrait.rs"]
+mod portrait;
+
 use std::path::Path;
+
+use portrait::portrait;
 
 use atelier_edge::engine::{Engine, EngineOptions, Precision, image_to_tensor};
 
 fn engine(model: &str, row_copies: bool, precision: Precision) -> Engine {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(model);
     Engine::load(&model, EngineOptions { row_copies, precision, ..EngineOptions::default() }).unwrap()
-}
-
-fn portrait(width: u32, height: u32) -> image::RgbImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/mpl_grace_hopper.jpg");
-    let img = image::open(path).unwrap().to_rgb8();
-    image::imageops::resize(&img, width, height, image::imageops::FilterType::Triangle)
 }
 
 #[test]

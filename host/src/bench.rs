@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context;
-use atelier_edge::engine::{NodeTime, Precision};
+use atelier_edge::engine::{DirectConv, NodeTime, Precision};
 use atelier_edge::{Engine, EngineOptions, Size};
 
 use crate::eval::ms_per_frame;
@@ -37,6 +37,8 @@ pub struct BenchPlan<'a> {
     pub compare: Option<&'a Path>,
     /// The engine's own padding and `DepthToSpace` copies (false: tract's `Pad` and `MoveAxis`).
     pub row_copies: bool,
+    /// Which convolutions run as tract's direct convolution.
+    pub direct_conv: DirectConv,
 }
 
 /// Times `model` at every size × thread count × precision.
@@ -44,8 +46,12 @@ pub fn run(model: &Path, plan: &BenchPlan) -> anyhow::Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for &precision in plan.precisions {
         for &threads in plan.threads {
-            let options =
-                EngineOptions { threads, precision, row_copies: plan.row_copies, ..Default::default() };
+            let options = EngineOptions {
+                threads,
+                precision,
+                row_copies: plan.row_copies,
+                direct_conv: plan.direct_conv,
+            };
             let mut engine = Engine::load(model, options)?;
             for &size in plan.sizes {
                 let ms = ms_per_frame(&mut engine, size, plan.runs)?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use atelier_edge::contract::{self, Quantization};
-use atelier_edge::engine::Precision;
+use atelier_edge::engine::{DirectConv, Precision};
 use atelier_edge::style::StyleMix;
 use atelier_edge::{Engine, EngineOptions, Size};
 use atelier_host::generator::{Generator, GeneratorArgs};
@@ -125,6 +125,10 @@ enum Command {
         /// Pad and move axes with tract's own ops rather than the engine's copies (to measure them).
         #[arg(long)]
         tract_copies: bool,
+        /// Which convolutions run as tract's direct convolution: `chosen` (the engine's choice),
+        /// `off` (im2col and a matrix product for all) or `tract` (wherever tract can).
+        #[arg(long, default_value = "chosen", value_name = "CHOICE")]
+        direct_conv: DirectConv,
     },
     /// Write the manual pages (roff: atelier.1 and one per subcommand) into DIR; the .deb
     /// ships them.
@@ -347,13 +351,14 @@ fn run(cli: Cli) -> Result<()> {
             python,
             profile,
             tract_copies,
+            direct_conv,
         } => {
             if profile {
                 let options = EngineOptions {
                     threads: threads[0],
                     precision: precision[0],
                     row_copies: !tract_copies,
-                    ..Default::default()
+                    direct_conv,
                 };
                 let mut engine = Engine::load(&model, options)?;
                 for &size in &sizes {
@@ -379,6 +384,7 @@ fn run(cli: Cli) -> Result<()> {
                 runs,
                 compare: compare.as_deref(),
                 row_copies: !tract_copies,
+                direct_conv,
             };
             // Measured before the table starts, so that a model that cannot load prints no header.
             let rows = atelier_host::bench::run(&model, &plan)?;

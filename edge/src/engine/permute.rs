@@ -67,12 +67,24 @@ impl MovesValues for Permute {
         // An odometer over the outer axes; each step fills `rows × cols` contiguous outputs.
         let outer = &shape[..rank - 2];
         let mut index: TVec<usize> = tvec![0; outer.len()];
+        // DepthToSpace(2)'s shape: two contiguous input rows zipped into one output row. Its
+        // own loop, which the compiler vectorises; walked as `rows` rows of two values, the
+        // general one spent 2.7 ns a value on the loop itself.
+        let zip_two = cols == 2 && row_stride == 1;
         for block in dst.chunks_exact_mut(rows * cols) {
             let base: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
-            for (r, out_row) in block.chunks_exact_mut(cols).enumerate() {
-                let start = base + r * row_stride;
-                for (c, value) in out_row.iter_mut().enumerate() {
-                    *value = src[start + c * col_stride];
+            if zip_two {
+                let (a, b) = (&src[base..base + rows], &src[base + col_stride..base + col_stride + rows]);
+                for ((pair, &a), &b) in block.chunks_exact_mut(2).zip(a).zip(b) {
+                    pair[0] = a;
+                    pair[1] = b;
+                }
+            } else {
+                for (r, out_row) in block.chunks_exact_mut(cols).enumerate() {
+                    let start = base + r * row_stride;
+                    for (c, value) in out_row.iter_mut().enumerate() {
+                        *value = src[start + c * col_stride];
+                    }
                 }
             }
             for k in (0..outer.len()).rev() {
