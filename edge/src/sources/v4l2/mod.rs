@@ -138,14 +138,15 @@ impl Camera {
         })
     }
 
-    /// Drops the stream after a failure; the next call reopens the device.
-    fn lose(&mut self, why: &str) -> SourceError {
+    /// Drops the stream after a failure; the next call reopens the device. The error's text is
+    /// what the screen's notice says: its headline before the first `": "`.
+    fn lose(&mut self, failure: Failure) -> SourceError {
         if self.live.take().is_some() {
             self.stats.disconnects += 1;
-            tracing::warn!("camera {}: {why}; retrying", self.path.display());
+            tracing::warn!("camera {}: {failure}; retrying", self.path.display());
         }
         self.next_attempt = Instant::now() + self.backoff;
-        SourceError::Unavailable(format!("camera disconnected: {why}"))
+        SourceError::Unavailable(failure.to_string())
     }
 
     /// Waits out the back-off, then tries to reopen once.
@@ -200,22 +201,20 @@ impl Source for Camera {
                     self.timeouts += 1;
                     if self.timeouts >= TIMEOUTS_BEFORE_RESTART {
                         self.timeouts = 0;
-                        return Err(
-                            self.lose(&format!("no frame for {} s; restarting the stream", t.as_secs() * 3))
-                        );
+                        return Err(self.lose(Failure::Silent(t * TIMEOUTS_BEFORE_RESTART)));
                     }
                     return Err(SourceError::Unavailable(format!(
                         "camera sent no frame for {} s",
                         t.as_secs()
                     )));
                 }
-                Err(e) => return Err(self.lose(&e.to_string())),
+                Err(e) => return Err(self.lose(Failure::Queue(e))),
             };
             self.stats.skipped_at_device += d.skipped as u64;
             if self.restarted_at.is_some_and(|r| captured_before(d.timestamp, r)) {
                 self.stats.stale_frames += 1;
                 if let Err(e) = live.queue.requeue(d.index) {
-                    return Err(self.lose(&e.to_string()));
+                    return Err(self.lose(Failure::Queue(e)));
                 }
                 continue;
             }
@@ -231,7 +230,7 @@ impl Source for Camera {
                 convert::to_rgb(layout, live.queue.data(&d), &mut image).map_err(|e| e.to_string())
             };
             if let Err(e) = live.queue.requeue(d.index) {
-                return Err(self.lose(&e.to_string()));
+                return Err(self.lose(Failure::Queue(e)));
             }
             if let Err(why) = converted {
                 self.note_corrupt(&why);
@@ -255,6 +254,27 @@ impl Source for Camera {
 
     fn stats(&self) -> SourceStats {
         self.stats
+    }
+}
+
+/// Why a stream was dropped, as the screen's notice says it.
+#[derive(Debug)]
+enum Failure {
+    /// Open and streaming, but no frame came: a stalled driver or a hung USB camera.
+    Silent(Duration),
+    /// The queue failed: the device went away, or an I/O error.
+    Queue(QueueError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Silent(t) => {
+                write!(f, "camera stopped sending frames: none for {} s; restarting the stream", t.as_secs())
+            }
+            Failure::Queue(QueueError::Disconnected(why)) => write!(f, "camera disconnected: {why}"),
+            Failure::Queue(e) => write!(f, "camera error: {e}"),
+        }
     }
 }
 
@@ -370,6 +390,18 @@ fn start(path: &Path, request: CaptureRequest) -> Result<Streaming, OpenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_camera_is_not_called_disconnected() {
+        // The notice's headline is the text before the first ": " (pipeline::notice_frame).
+        let headline = |f: Failure| f.to_string().split_once(": ").unwrap().0.to_string();
+        assert_eq!(headline(Failure::Silent(Duration::from_secs(3))), "camera stopped sending frames");
+        let gone = Failure::Queue(QueueError::Disconnected("ENODEV".into()));
+        assert_eq!(headline(gone), "camera disconnected");
+        let io = Failure::Queue(QueueError::Io(std::io::Error::from_raw_os_error(libc::EIO)));
+        assert_eq!(headline(io), "camera error");
+        assert!(Failure::Silent(Duration::from_secs(3)).to_string().contains("none for 3 s"));
+    }
 
     #[test]
     fn frames_stamped_before_a_restart_are_stale() {
