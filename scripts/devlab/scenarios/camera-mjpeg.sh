@@ -36,7 +36,7 @@ kill -0 "$MIRROR_PID" || lab_fail "atelier-mirror exited on corrupt frames"
 # The producer pauses (a camera that stops sending): timeouts, the stream is recreated, the
 # screen says why; frames return when the producer goes on.
 kill -STOP "$LAB_FEED_PID"
-mirror_wait_log "restarting the stream" 30
+mirror_wait_log "camera stopped sending frames" 30
 sleep 1
 lab_screendump silent
 kill -CONT "$LAB_FEED_PID"

@@ -143,7 +143,7 @@ impl Camera {
     fn lose(&mut self, failure: Failure) -> SourceError {
         if self.live.take().is_some() {
             self.stats.disconnects += 1;
-            tracing::warn!("camera {}: {failure}; retrying", self.path.display());
+            tracing::warn!("{}: {failure}; retrying", self.path.display());
         }
         self.next_attempt = Instant::now() + self.backoff;
         SourceError::Unavailable(failure.to_string())
@@ -270,7 +270,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Silent(t) => {
-                write!(f, "camera stopped sending frames: none for {} s; restarting the stream", t.as_secs())
+                write!(f, "camera stopped sending frames: none for {} s", t.as_secs())
             }
             Failure::Queue(QueueError::Disconnected(why)) => write!(f, "camera disconnected: {why}"),
             Failure::Queue(e) => write!(f, "camera error: {e}"),
