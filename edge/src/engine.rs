@@ -307,7 +307,8 @@ impl Engine {
                 };
                 let mut optimized = typed.into_decluttered()?;
                 if self.direct_conv == DirectConv::Chosen {
-                    direct_conv::compile_chosen(&mut optimized)?;
+                    let direct = direct_conv::compile_chosen(&mut optimized)?;
+                    tracing::debug!("{size}: {direct} convolution(s) in tract's direct form");
                 }
                 optimized.optimize()?;
                 if self.row_copies {

@@ -8,7 +8,7 @@
 //! at stride 1, but a stride-2 convolution to 32 channels ran 2.5× slower (its strided loads are
 //! shuffled once per four channels). So the engine keeps tract's direct form for the
 //! convolutions it chose ([`prefers_direct`]), measured in `docs/benchmarks.md` ("Direct
-//! convolutions"): stride 1, or at most 16 output channels.
+//! convolutions and freed memory"): stride 1, or at most 16 output channels.
 
 use std::str::FromStr;
 

@@ -4,8 +4,8 @@
 //! 640×480 a dozen maps of about 5 MB a frame. glibc serves blocks above its mmap threshold
 //! (128 KiB, rising with what it sees freed up to 32 MiB) with fresh mappings and hands a free
 //! heap top above 128 KiB back to the kernel, so frame after frame the kernel maps, zeroes and
-//! faults in the same pages again: a 4.9 MB `DepthToSpace` copy took 2.6 ms with them and 0.7 ms
-//! without, and whole runs 5–15 % longer (`docs/benchmarks.md`, "Freed memory").
+//! faults in the same pages again: a 4.9 MB `DepthToSpace` copy took 2.8 ms with them and
+//! 0.6–0.7 ms without (`docs/benchmarks.md`, "Direct convolutions and freed memory").
 //! onnxruntime keeps its own arena for the same reason. The engine raises both thresholds once
 //! per process, so freed blocks are reused; the process then keeps its peak, which a mirror
 //! reaches on every frame anyway.
