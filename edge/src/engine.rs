@@ -26,6 +26,8 @@ pub use direct_conv::DirectConv;
 
 mod copy_op;
 mod direct_conv;
+#[cfg(target_arch = "x86_64")]
+mod flat_conv;
 pub mod kernels;
 mod memory;
 mod permute;
@@ -69,6 +71,9 @@ pub struct EngineOptions {
     /// `DepthToSpace` in one copy instead of two `MoveAxis` ([`permute`]): the same values,
     /// faster. Off only to measure the difference.
     pub row_copies: bool,
+    /// Run the stride-1 convolutions the engine's own kernel can (x86-64 with AVX-512,
+    /// `engine/flat_conv.rs`) in it rather than in tract. Off only to measure the difference.
+    pub own_convs: bool,
 }
 
 impl Default for EngineOptions {
@@ -78,6 +83,7 @@ impl Default for EngineOptions {
             direct_conv: DirectConv::default(),
             precision: Precision::F32,
             row_copies: true,
+            own_convs: true,
         }
     }
 }
@@ -163,6 +169,7 @@ pub struct Engine {
     direct_conv: DirectConv,
     precision: Precision,
     row_copies: bool,
+    own_convs: bool,
     /// Names of the graph's InstanceNormalization nodes: they stay f32 at f16 precision.
     norms: Arc<Vec<String>>,
 }
@@ -232,6 +239,7 @@ impl Engine {
             direct_conv: options.direct_conv,
             precision: options.precision,
             row_copies: options.row_copies,
+            own_convs: options.own_convs,
             norms: Arc::new(norms),
         };
         // Surface unsupported ops and shape errors now, naming the file, not on the first frame.
@@ -306,6 +314,11 @@ impl Engine {
                     Precision::F16 => to_f16(typed, self.norms.clone())?,
                 };
                 let mut optimized = typed.into_decluttered()?;
+                #[cfg(target_arch = "x86_64")]
+                if self.own_convs {
+                    let own = flat_conv::swap_convs(&mut optimized)?;
+                    tracing::debug!("{size}: {own} convolution(s) in the engine's own kernel");
+                }
                 if self.direct_conv == DirectConv::Chosen {
                     let direct = direct_conv::compile_chosen(&mut optimized)?;
                     tracing::debug!("{size}: {direct} convolution(s) in tract's direct form");

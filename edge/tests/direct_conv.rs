@@ -2,6 +2,8 @@
 //! models' output stage takes it, the stride-2 encoder convolution to 32 channels does not, and
 //! the pictures agree with im2col's to rounding.
 
+#[path = "common/agree.rs"]
+mod agree;
 #[path = "common/portrait.rs"]
 mod portrait;
 
@@ -22,30 +24,15 @@ fn the_output_stage_runs_direct_and_agrees_with_im2col() {
     let input = image_to_tensor(&portrait(320, 240));
     for model in ["classics6.onnx", "garments7.onnx"] {
         let (mut chosen, mut off) = (engine(model, DirectConv::Chosen), engine(model, DirectConv::Off));
-        let direct: Vec<String> = chosen
-            .profile(input.clone(), 1)
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.op == "DirectSpatialConv")
-            .map(|n| n.name)
-            .collect();
+        let direct = agree::nodes_run_as(&mut chosen, &input, "DirectSpatialConv");
         assert!(direct.iter().any(|n| n.starts_with("out.conv")), "{model}: {direct:?}");
         assert!(
             !direct.iter().any(|n| n.starts_with("enc1")),
             "{model}: stride 2 to 32 channels: {direct:?}"
         );
-        let im2col = off.profile(input.clone(), 1).unwrap();
-        assert!(im2col.iter().all(|n| n.op != "DirectSpatialConv"), "{model}: Off took the direct form");
-        for style in chosen.styles().to_vec() {
-            chosen.set_style(&style).unwrap();
-            off.set_style(&style).unwrap();
-            let values = |e: &mut Engine| -> Vec<f32> {
-                let t = e.run_tensor(input.clone()).unwrap();
-                t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
-            };
-            let (a, b) = (values(&mut chosen), values(&mut off));
-            let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{model} {style}: direct and im2col differ by {worst}");
-        }
+        let im2col = agree::nodes_run_as(&mut off, &input, "DirectSpatialConv");
+        assert!(im2col.is_empty(), "{model}: Off took the direct form: {im2col:?}");
+        let (style, worst) = agree::worst_difference(&mut chosen, &mut off, &input);
+        assert!(worst < 1e-4, "{model} {style}: direct and im2col differ by {worst}");
     }
 }

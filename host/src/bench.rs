@@ -37,6 +37,8 @@ pub struct BenchPlan<'a> {
     pub compare: Option<&'a Path>,
     /// The engine's own padding and `DepthToSpace` copies (false: tract's `Pad` and `MoveAxis`).
     pub row_copies: bool,
+    /// The engine's own convolution kernel where it can (false: tract's for every convolution).
+    pub own_convs: bool,
     /// Which convolutions run as tract's direct convolution.
     pub direct_conv: DirectConv,
 }
@@ -50,6 +52,7 @@ pub fn run(model: &Path, plan: &BenchPlan) -> anyhow::Result<Vec<BenchRow>> {
                 threads,
                 precision,
                 row_copies: plan.row_copies,
+                own_convs: plan.own_convs,
                 direct_conv: plan.direct_conv,
             };
             let mut engine = Engine::load(model, options)?;

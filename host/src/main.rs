@@ -125,6 +125,9 @@ enum Command {
         /// Pad and move axes with tract's own ops rather than the engine's copies (to measure them).
         #[arg(long)]
         tract_copies: bool,
+        /// Run every convolution in tract, none in the engine's own kernel (to measure it).
+        #[arg(long)]
+        tract_convs: bool,
         /// Which convolutions run as tract's direct convolution: `chosen` (the engine's choice),
         /// `off` (im2col and a matrix product for all) or `tract` (wherever tract can).
         #[arg(long, default_value = "chosen", value_name = "CHOICE")]
@@ -351,6 +354,7 @@ fn run(cli: Cli) -> Result<()> {
             python,
             profile,
             tract_copies,
+            tract_convs,
             direct_conv,
         } => {
             if profile {
@@ -358,6 +362,7 @@ fn run(cli: Cli) -> Result<()> {
                     threads: threads[0],
                     precision: precision[0],
                     row_copies: !tract_copies,
+                    own_convs: !tract_convs,
                     direct_conv,
                 };
                 let mut engine = Engine::load(&model, options)?;
@@ -384,6 +389,7 @@ fn run(cli: Cli) -> Result<()> {
                 runs,
                 compare: compare.as_deref(),
                 row_copies: !tract_copies,
+                own_convs: !tract_convs,
                 direct_conv,
             };
             // Measured before the table starts, so that a model that cannot load prints no header.
