@@ -1,5 +1,5 @@
-//! The engine's own stride-1 convolution for x86-64 CPUs with AVX-512 ([`FlatConv`]), in place
-//! of tract's for the generator's 3×3 convolutions at the low resolutions.
+//! The engine's own convolution for x86-64 CPUs with AVX-512 ([`FlatConv`]), in place of
+//! tract's for the generator's 3×3 convolutions at the low resolutions and its strided ones.
 //!
 //! tract 0.23 runs those convolutions as im2col and its 16×6 matrix-product kernel at ~44 GMAC/s
 //! on this project's Zen 4 (the residual blocks: 4.1 ms each at 640×480, onnxruntime's blocked
@@ -13,7 +13,12 @@
 //! computed and not stored (2 in 82 at 640×480). A tile holds 8 output channels × 3 vectors of 16
 //! points in 24 of the 32 vector registers; each step of the sum loads 3 input vectors and
 //! broadcasts 8 weights for 24 multiply-adds, so the loads never limit it.
+//!
+//! A convolution of stride `s` first splits each input plane into its `s × s` phases (the
+//! values at rows `py + s·r`, columns `px + s·c`); every tap then reads one phase at stride 1,
+//! and the same tiles run over the phases' flat runs.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
@@ -21,8 +26,8 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// Output channels per tile: convolutions with a multiple of this many outputs are swapped.
-/// (The kernel spells out its 8 × 3 accumulators.)
+/// Output channels per tile; weights are padded with zeros to whole tiles. (The kernel spells
+/// out its 8 × 3 accumulators.)
 const CHANNELS: usize = 8;
 /// Vectors of [`LANES`] points per tile.
 const VECTORS: usize = 3;
@@ -32,17 +37,19 @@ const LANES: usize = 16;
 /// 640×480) stays in L2 while every block of output channels passes over it.
 const TILES_PER_PASS: usize = 4;
 
-/// A stride-1, undilated, unpadded f32 convolution, NCHW with OIHW weights and one group.
+/// An undilated, unpadded f32 convolution, NCHW with OIHW weights and one group, with the same
+/// stride on both axes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlatConv {
     inputs: usize,
     outputs: usize,
     /// Kernel height and width.
     kernel: (usize, usize),
+    stride: usize,
     /// Weights by block of [`CHANNELS`] outputs, then input channel, kernel row, kernel column,
-    /// output in the block: one tile's broadcasts are consecutive.
+    /// output in the block: one tile's broadcasts are consecutive. Zeros past `outputs`.
     weights: Arc<Tensor>,
-    /// One per output channel.
+    /// One per output channel, zeros past `outputs`.
     bias: Arc<Tensor>,
 }
 
@@ -52,11 +59,14 @@ pub fn available() -> bool {
 }
 
 impl FlatConv {
-    /// The flat form of the convolution `node` of `model`, when it has one: the conditions of
-    /// [`FlatConv`], constant weights and bias, a concrete f32 input.
+    /// The flat form of the convolution `node` of `model`, when it has one and is faster than
+    /// tract's: the conditions of [`FlatConv`], constant weights and bias, a concrete f32 input,
+    /// and [`prefers_flat`].
     pub fn from_conv(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<FlatConv>> {
         let spec = &conv.pool_spec;
         let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|&s| s == 1));
+        let stride = spec.strides.as_ref().map_or(1, |s| s.first().copied().unwrap_or(1));
+        let square = spec.strides.as_ref().is_none_or(|s| s.iter().all(|&s| s == stride));
         let unpadded = match &spec.padding {
             PaddingSpec::Valid => true,
             PaddingSpec::Explicit(before, after) => before.iter().chain(after).all(|&p| p == 0),
@@ -67,11 +77,12 @@ impl FlatConv {
             && spec.data_format == DataFormat::NCHW
             && conv.kernel_fmt == KernelFormat::OIHW
             && spec.kernel_shape.len() == 2
-            && ones(&spec.strides)
+            && square
+            && stride >= 1
             && ones(&spec.dilations)
             && unpadded
             && node.inputs.len() == 3
-            && conv.output_channels().is_multiple_of(CHANNELS);
+            && prefers_flat(conv.output_channels(), stride);
         if !plain {
             return Ok(None);
         }
@@ -99,94 +110,162 @@ impl FlatConv {
         let kernel = kernel.try_as_plain_ram()?;
         let kernel = kernel.as_slice::<f32>()?;
         let taps = kh * kw;
-        let mut weights = Vec::with_capacity(kernel.len());
-        for block in 0..outputs / CHANNELS {
+        let blocks = outputs.div_ceil(CHANNELS);
+        let mut weights = Vec::with_capacity(blocks * CHANNELS * inputs * taps);
+        for block in 0..blocks {
             for i in 0..inputs {
                 for t in 0..taps {
                     for o in block * CHANNELS..(block + 1) * CHANNELS {
-                        weights.push(kernel[(o * inputs + i) * taps + t]);
+                        weights.push(if o < outputs { kernel[(o * inputs + i) * taps + t] } else { 0.0 });
                     }
                 }
             }
         }
+        let mut bias = bias;
+        bias.resize(blocks * CHANNELS, 0.0);
         Ok(Some(FlatConv {
             inputs,
             outputs,
             kernel: (kh, kw),
+            stride,
             weights: Arc::new(tensor1(&weights)),
             bias: Arc::new(tensor1(&bias)),
         }))
     }
 
+    /// The output's height and width for an input of `ih × iw`.
+    fn output_size(&self, (ih, iw): (usize, usize)) -> (usize, usize) {
+        let (kh, kw) = self.kernel;
+        ((ih - kh) / self.stride + 1, (iw - kw) / self.stride + 1)
+    }
+
     /// The convolution of one image's `inputs` planes of `ih × iw` into `outputs` planes.
     fn image(&self, input: &[f32], (ih, iw): (usize, usize), out: &mut [f32]) -> TractResult<()> {
-        let (kh, kw) = self.kernel;
+        let ((kh, kw), s) = (self.kernel, self.stride);
+        let (oh, ow) = self.output_size((ih, iw));
+        let planes = match s {
+            1 => Cow::Borrowed(input),
+            _ => Cow::Owned(split_phases(input, (ih, iw), s)),
+        };
+        let (ph, pw) = (ih.div_ceil(s), iw.div_ceil(s));
+        // Input channel i's tap (y, x) reads phase (y mod s, x mod s) of plane i, shifted by
+        // (y / s, x / s).
+        let phase = |i: usize, y: usize, x: usize| ((i * s + y % s) * s + x % s) * ph * pw;
         let geometry = Geometry {
-            inputs: self.inputs,
-            plane: ih * iw,
-            width: iw,
-            out_width: iw + 1 - kw,
-            out_plane: (ih + 1 - kh) * (iw + 1 - kw),
-            end: (ih - kh) * iw + iw + 1 - kw,
-            taps: (0..kh).flat_map(|y| (0..kw).map(move |x| y * iw + x)).collect(),
+            width: pw,
+            out_width: ow,
+            out_plane: oh * ow,
+            end: (oh - 1) * pw + ow,
+            steps: (0..self.inputs)
+                .flat_map(|i| (0..kh).flat_map(move |y| (0..kw).map(move |x| (i, y, x))))
+                .map(|(i, y, x)| phase(i, y, x) + y / s * pw + x / s)
+                .collect(),
         };
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        // What the tiles' unchecked loads rely on: every output point plus every step is inside
+        // the input.
+        let furthest = geometry.end - 1 + geometry.steps.iter().max().copied().unwrap_or(0);
+        ensure!(furthest < planes.len(), "FlatConv: reads past its input ({furthest} of {})", planes.len());
         let block_len = CHANNELS * geometry.out_plane;
-        let block_weights = CHANNELS * self.inputs * geometry.taps.len();
-        let work = self.outputs * geometry.out_plane * self.inputs * geometry.taps.len();
-        tract_linalg::multithread::par_chunks_mut(out, block_len, work, |first_block, blocks| {
+        let block_weights = CHANNELS * geometry.steps.len();
+        let blocks = |first_block: usize, out: &mut [f32]| -> TractResult<()> {
             let tiles = geometry.end.div_ceil(VECTORS * LANES);
             for pass in (0..tiles).step_by(TILES_PER_PASS) {
-                for (b, out) in blocks.chunks_exact_mut(block_len).enumerate() {
+                for (b, out) in out.chunks_mut(block_len).enumerate() {
                     let block = first_block + b;
                     let weights = &weights[block * block_weights..][..block_weights];
                     let bias = &bias[block * CHANNELS..][..CHANNELS];
+                    let channels = out.len() / geometry.out_plane;
                     for tile in pass..(pass + TILES_PER_PASS).min(tiles) {
                         let first = tile * VECTORS * LANES;
+                        let whole = first + VECTORS * LANES <= geometry.end;
                         // SAFETY: `swap_convs` made the op only where the CPU has AVX-512F, and
-                        // the slices have the lengths `Geometry` gives.
+                        // the slices have the lengths `tile` asks for.
                         unsafe {
-                            if first + VECTORS * LANES <= geometry.end {
-                                avx512::tile::<false>(&geometry, input, weights, bias, first, out)
+                            if whole {
+                                avx512::tile::<false>(&geometry, &planes, weights, bias, first, out, channels)
                             } else {
-                                avx512::tile::<true>(&geometry, input, weights, bias, first, out)
+                                avx512::tile::<true>(&geometry, &planes, weights, bias, first, out, channels)
                             }
                         }
                     }
                 }
             }
             Ok(())
-        })
+        };
+        if self.outputs.is_multiple_of(CHANNELS) {
+            let work = self.outputs * geometry.out_plane * geometry.steps.len();
+            tract_linalg::multithread::par_chunks_mut(out, block_len, work, blocks)
+        } else {
+            // A partial last block: one thread (only the output stage's small convolutions).
+            blocks(0, out)
+        }
     }
 }
 
-/// The shape of one convolution, in flat points of the padded input.
+/// Splits each plane of `input` (`h × w` values) into its `s × s` phases, each
+/// `⌈h/s⌉ × ⌈w/s⌉`: phase `(py, px)` holds the values at rows `py + s·r`, columns `px + s·c`,
+/// zero past the plane's edge. Every value is written once, with no zeroing pass first.
+fn split_phases(input: &[f32], (h, w): (usize, usize), s: usize) -> Vec<f32> {
+    let (ph, pw) = (h.div_ceil(s), w.div_ceil(s));
+    let len = input.len() / (h * w) * s * s * ph * pw;
+    let mut out = Vec::with_capacity(len);
+    let rows = input
+        .chunks_exact(h * w)
+        .flat_map(|plane| (0..s * s).flat_map(move |phase| (0..ph).map(move |r| (plane, phase, r))));
+    for (to, (plane, phase, r)) in out.spare_capacity_mut()[..len].chunks_exact_mut(pw).zip(rows) {
+        let (py, px) = (phase / s, phase % s);
+        let y = py + s * r;
+        let from = plane.get(y * w..(y + 1) * w).and_then(|row| row.get(px..)).unwrap_or_default();
+        let n = from.len().div_ceil(s).min(pw);
+        // SAFETY: only called where the CPU has AVX-512F.
+        let done = if s == 2 && available() { unsafe { avx512::evens(from, &mut to[..n]) } } else { 0 };
+        for (c, to) in to[..n].iter_mut().enumerate().skip(done) {
+            to.write(from[c * s]);
+        }
+        for to in &mut to[n..] {
+            to.write(0.0);
+        }
+    }
+    // SAFETY: the rows above wrote all `len` values.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Whether [`FlatConv`] beats tract on a convolution to `outputs` channels at `stride`: stride 1
+/// with whole tiles of outputs (with fewer, tract's direct form wins on the output stage), or any
+/// larger stride, where tract's im2col and direct form both gather strided values
+/// (`docs/benchmarks.md`).
+fn prefers_flat(outputs: usize, stride: usize) -> bool {
+    outputs.is_multiple_of(CHANNELS) || stride > 1
+}
+
+/// The shape of one convolution, in flat points of the (phases of the) padded input.
 struct Geometry {
-    inputs: usize,
-    /// Values per input plane.
-    plane: usize,
-    /// The padded input's width: the flat stride of a row.
+    /// The flat stride of a row: the padded input's width, or its phases'.
     width: usize,
     out_width: usize,
     out_plane: usize,
     /// One past the last flat point with an output.
     end: usize,
-    /// The flat offset of each kernel tap, row by row.
-    taps: Vec<usize>,
+    /// The flat offset each step of the sum reads, one per input channel and tap, from the
+    /// start of the input (or of its phases).
+    steps: Vec<usize>,
 }
 
 mod avx512 {
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     use super::{CHANNELS, Geometry, LANES};
 
-    /// `CHANNELS` output planes of `out`, at the `VECTORS × LANES` flat points from `first`;
-    /// `MASKED` for a tile that reaches past `Geometry::end`.
+    /// The first `channels` (≤ `CHANNELS`) output planes of `out`, at the `VECTORS × LANES` flat
+    /// points from `first`; `MASKED` for a tile that reaches past `Geometry::end`.
     ///
     /// # Safety
-    /// The CPU has AVX-512F; `input` holds `g.inputs` planes of `g.plane` values, `weights`
-    /// `g.inputs × taps × CHANNELS` values, `bias` `CHANNELS`, `out` `CHANNELS` planes of
+    /// The CPU has AVX-512F; a point below `g.end` plus any step is inside `input`; `weights`
+    /// holds `CHANNELS` values per step, `bias` `CHANNELS`, `out` `channels` planes of
     /// `g.out_plane`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile<const MASKED: bool>(
@@ -196,9 +275,10 @@ mod avx512 {
         bias: &[f32],
         first: usize,
         out: &mut [f32],
+        channels: usize,
     ) {
-        debug_assert!(input.len() >= g.inputs * g.plane && out.len() >= CHANNELS * g.out_plane);
-        debug_assert!(weights.len() >= g.inputs * g.taps.len() * CHANNELS && bias.len() >= CHANNELS);
+        debug_assert!(weights.len() >= g.steps.len() * CHANNELS && bias.len() >= CHANNELS);
+        debug_assert!(channels <= CHANNELS && out.len() >= channels * g.out_plane);
         // The 24 accumulators are named, not an array: LLVM kept an array's values in registers
         // but stored all 24 back to the stack after every step, halving the speed.
         let bias = |o: usize| _mm512_set1_ps(bias[o]);
@@ -213,36 +293,34 @@ mod avx512 {
         // Lanes at or past `end` read nothing: the last tile's loads are masked.
         let masks = [0, 1, 2].map(|v| lanes_below(g.end, first + v * LANES));
         let mut w = weights.as_ptr();
-        for i in 0..g.inputs {
-            let base = input.as_ptr().wrapping_add(i * g.plane + first);
-            for &tap in &g.taps {
-                let p = base.wrapping_add(tap);
-                // SAFETY: a point below `end` plus a tap offset is inside its plane (see
-                // `Geometry::end`); masked lanes are not read.
-                let load = |v: usize| unsafe {
-                    let at = p.wrapping_add(v * LANES);
-                    if MASKED { _mm512_maskz_loadu_ps(masks[v], at) } else { _mm512_loadu_ps(at) }
+        let base = input.as_ptr().wrapping_add(first);
+        for &step in &g.steps {
+            let p = base.wrapping_add(step);
+            // SAFETY: a point below `end` plus a step is inside `input`; masked lanes are not
+            // read.
+            let load = |v: usize| unsafe {
+                let at = p.wrapping_add(v * LANES);
+                if MASKED { _mm512_maskz_loadu_ps(masks[v], at) } else { _mm512_loadu_ps(at) }
+            };
+            let (x0, x1, x2) = (load(0), load(1), load(2));
+            macro_rules! channel {
+                ($o:literal: $a0:ident $a1:ident $a2:ident) => {
+                    // SAFETY: `weights` holds a `CHANNELS` group per step.
+                    let wv = _mm512_set1_ps(unsafe { *w.add($o) });
+                    $a0 = _mm512_fmadd_ps(wv, x0, $a0);
+                    $a1 = _mm512_fmadd_ps(wv, x1, $a1);
+                    $a2 = _mm512_fmadd_ps(wv, x2, $a2);
                 };
-                let (x0, x1, x2) = (load(0), load(1), load(2));
-                macro_rules! channel {
-                    ($o:literal: $a0:ident $a1:ident $a2:ident) => {
-                        // SAFETY: `weights` holds a `CHANNELS` group per input and tap.
-                        let wv = _mm512_set1_ps(unsafe { *w.add($o) });
-                        $a0 = _mm512_fmadd_ps(wv, x0, $a0);
-                        $a1 = _mm512_fmadd_ps(wv, x1, $a1);
-                        $a2 = _mm512_fmadd_ps(wv, x2, $a2);
-                    };
-                }
-                channel!(0: a00 a01 a02);
-                channel!(1: a10 a11 a12);
-                channel!(2: a20 a21 a22);
-                channel!(3: a30 a31 a32);
-                channel!(4: a40 a41 a42);
-                channel!(5: a50 a51 a52);
-                channel!(6: a60 a61 a62);
-                channel!(7: a70 a71 a72);
-                w = w.wrapping_add(CHANNELS);
             }
+            channel!(0: a00 a01 a02);
+            channel!(1: a10 a11 a12);
+            channel!(2: a20 a21 a22);
+            channel!(3: a30 a31 a32);
+            channel!(4: a40 a41 a42);
+            channel!(5: a50 a51 a52);
+            channel!(6: a60 a61 a62);
+            channel!(7: a70 a71 a72);
+            w = w.wrapping_add(CHANNELS);
         }
         let acc = [
             [a00, a01, a02],
@@ -254,43 +332,61 @@ mod avx512 {
             [a60, a61, a62],
             [a70, a71, a72],
         ];
-        for (o, row) in acc.iter().enumerate() {
-            let plane = out.as_mut_ptr().wrapping_add(o * g.out_plane);
-            for (v, &value) in row.iter().enumerate() {
-                // SAFETY: `store` writes only points below `end` that are not padding columns,
-                // each inside the output plane.
-                unsafe { store(g, plane, value, first + v * LANES) };
+        // Each vector's lanes fall on one or more rows of the output, left of the padding
+        // columns or on them; worked out once per vector, then stored for every channel.
+        for v in 0..3 {
+            let start = first + v * LANES;
+            let limit = lanes_below(g.end, start);
+            let (mut y, mut x) = (start / g.width, start % g.width);
+            // Lane `lane` is point (y, x); the row's outputs are lanes lane..lane + out_width - x.
+            let mut lane = 0;
+            while lane < LANES {
+                let outputs = g.out_width.saturating_sub(x);
+                let mask = (lanes_below(lane + outputs, 0) & !lanes_below(lane, 0)) & limit;
+                if mask != 0 {
+                    // Where lane 0 would go if it were in row y; only the masked lanes are written.
+                    let at = (y * g.out_width + x).wrapping_sub(lane);
+                    for (o, row) in acc.iter().enumerate().take(channels) {
+                        let to = out.as_mut_ptr().wrapping_add((o * g.out_plane).wrapping_add(at));
+                        // SAFETY: every masked lane is an output point of row y, in the plane.
+                        unsafe { _mm512_mask_storeu_ps(to, mask, row[v]) };
+                    }
+                }
+                lane += g.width - x;
+                y += 1;
+                x = 0;
             }
         }
+    }
+
+    /// Writes `from[2c]` to `to[c]` for the first whole vectors of `to`; returns how many values
+    /// it wrote.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn evens(from: &[f32], to: &mut [MaybeUninit<f32>]) -> usize {
+        const EVENS: [i32; LANES] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+        // SAFETY: EVENS holds 16 values.
+        let evens = unsafe { _mm512_loadu_epi32(EVENS.as_ptr()) };
+        let mut c = 0;
+        while c + LANES <= to.len() && 2 * (c + LANES) <= from.len() {
+            // SAFETY: the two loads read from[2c..2c + 32], the store writes to[c..c + 16].
+            unsafe {
+                let low = _mm512_loadu_ps(from.as_ptr().add(2 * c));
+                let high = _mm512_loadu_ps(from.as_ptr().add(2 * c + LANES));
+                let values = _mm512_permutex2var_ps(low, evens, high);
+                _mm512_storeu_ps(to.as_mut_ptr().add(c).cast(), values);
+            }
+            c += LANES;
+        }
+        c
     }
 
     /// The mask of the lanes from flat point `start` that are below `end`.
     fn lanes_below(end: usize, start: usize) -> __mmask16 {
         let n = end.saturating_sub(start).min(LANES);
         ((1u32 << n) - 1) as __mmask16
-    }
-
-    /// Stores the lanes of `value`, flat points `start..start + LANES` of the padded width, that
-    /// are outputs: below `end`, and left of each row's padding columns.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store(g: &Geometry, plane: *mut f32, value: __m512, start: usize) {
-        let limit = lanes_below(g.end, start);
-        let (mut y, mut x) = (start / g.width, start % g.width);
-        // Lane `first` is point (y, x); the row's outputs are lanes first..first + out_width - x.
-        let mut first = 0;
-        while first < LANES {
-            let outputs = g.out_width.saturating_sub(x);
-            let mask = (lanes_below(first + outputs, 0) & !lanes_below(first, 0)) & limit;
-            if mask != 0 {
-                // Where lane 0 would go if it were in row y; only the masked lanes are written.
-                let at = plane.wrapping_add(y * g.out_width + x).wrapping_sub(first);
-                // SAFETY: every masked lane is an output point of row y.
-                unsafe { _mm512_mask_storeu_ps(at, mask, value) };
-            }
-            first += g.width - x;
-            y += 1;
-            x = 0;
-        }
     }
 }
 
@@ -301,7 +397,7 @@ impl Op for FlatConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         let (kh, kw) = self.kernel;
-        Ok(vec![format!("{}→{} channels, {kh}×{kw}", self.inputs, self.outputs)])
+        Ok(vec![format!("{}→{} channels, {kh}×{kw}, stride {}", self.inputs, self.outputs, self.stride)])
     }
 
     op_as_typed_op!();
@@ -317,7 +413,7 @@ impl EvalOp for FlatConv {
         let (kh, kw) = self.kernel;
         let (n, ih, iw) = (shape[0], shape[2], shape[3]);
         ensure!(ih >= kh && iw >= kw, "FlatConv: input of shape {shape:?} under the kernel");
-        let (oh, ow) = (ih + 1 - kh, iw + 1 - kw);
+        let (oh, ow) = self.output_size((ih, iw));
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, self.outputs, oh, ow])? };
         let src = input.try_as_plain_ram()?;
         let src = src.as_slice::<f32>()?;
@@ -337,13 +433,11 @@ impl TypedOp for FlatConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = &inputs[0].shape;
         ensure!(shape.rank() == 4, "FlatConv needs NCHW, got {shape:?}");
-        let (kh, kw) = self.kernel;
-        let out = tvec![
-            shape[0].clone(),
-            self.outputs.to_dim(),
-            shape[2].clone() - (kh - 1),
-            shape[3].clone() - (kw - 1),
-        ];
+        let (Ok(ih), Ok(iw)) = (shape[2].to_usize(), shape[3].to_usize()) else {
+            bail!("FlatConv needs a concrete height and width, got {shape:?}")
+        };
+        let (oh, ow) = self.output_size((ih, iw));
+        let out = tvec![shape[0].clone(), self.outputs.to_dim(), oh.to_dim(), ow.to_dim()];
         Ok(tvec!(f32::fact(out)))
     }
 }
@@ -373,9 +467,12 @@ mod tests {
 
     use super::*;
 
-    /// One `Conv` of `inputs → outputs` channels, `kh × kw`, on `shape`, with weights and bias
-    /// that give every tap and channel its own value.
-    fn model(shape: [usize; 4], outputs: usize, (kh, kw): (usize, usize)) -> TypedModel {
+    /// A convolution: `outputs` channels, a `kh × kw` kernel, a stride.
+    type Case = (usize, (usize, usize), usize);
+
+    /// One `Conv` on `shape`, with weights and bias that give every tap and channel its own
+    /// value.
+    fn model(shape: [usize; 4], (outputs, (kh, kw), stride): Case) -> TypedModel {
         let inputs = shape[1];
         let mut model = TypedModel::default();
         let x = model.add_source("x", f32::fact(shape)).unwrap();
@@ -391,7 +488,7 @@ mod tests {
                 kernel_shape: tvec![kh, kw],
                 padding: PaddingSpec::Valid,
                 dilations: None,
-                strides: None,
+                strides: Some(tvec![stride, stride]),
                 input_channels: inputs,
                 output_channels: outputs,
             },
@@ -414,13 +511,13 @@ mod tests {
 
     /// The output of tract's plan, and of the plan with the convolution swapped, and whether
     /// it was.
-    fn both(shape: [usize; 4], outputs: usize, kernel: (usize, usize)) -> (Tensor, Tensor, usize) {
+    fn both(shape: [usize; 4], case: Case) -> (Tensor, Tensor, usize) {
         let run = |model: TypedModel| {
             let plan = model.into_runnable().unwrap();
             plan.run(tvec![input(shape).into_tvalue()]).unwrap().remove(0).into_tensor()
         };
-        let tract = run(model(shape, outputs, kernel).into_optimized().unwrap());
-        let mut ours = model(shape, outputs, kernel).into_decluttered().unwrap();
+        let tract = run(model(shape, case).into_optimized().unwrap());
+        let mut ours = model(shape, case).into_decluttered().unwrap();
         let swapped = swap_convs(&mut ours).unwrap();
         ours.optimize().unwrap();
         (tract, run(ours), swapped)
@@ -435,38 +532,76 @@ mod tests {
 
     #[test]
     fn agrees_with_tract_on_every_shape() {
-        let cases = [
+        let cases: [([usize; 4], Case); 11] = [
             // The residual blocks' geometry, smaller: whole tiles and a masked last one.
-            ([1, 64, 12, 82], 16, (3, 3)),
+            ([1, 64, 12, 82], (16, (3, 3), 1)),
             // Rows narrower than a vector: one vector's lanes span several rows.
-            ([1, 5, 9, 11], 8, (3, 3)),
-            ([1, 3, 6, 3], 8, (3, 3)),
+            ([1, 5, 9, 11], (8, (3, 3), 1)),
+            ([1, 3, 6, 3], (8, (3, 3), 1)),
             // Two images, and other kernels (a 1×1 one is a matrix product in tract already).
-            ([2, 3, 7, 7], 16, (3, 3)),
-            ([1, 4, 30, 40], 8, (4, 4)),
-            ([1, 6, 5, 70], 24, (2, 5)),
+            ([2, 3, 7, 7], (16, (3, 3), 1)),
+            ([1, 4, 30, 40], (8, (4, 4), 1)),
+            ([1, 6, 5, 70], (24, (2, 5), 1)),
+            // Strides: even and odd sizes, phases with fewer rows and columns than others.
+            ([1, 16, 13, 21], (32, (3, 3), 2)),
+            ([1, 3, 18, 26], (16, (3, 3), 2)),
+            ([1, 4, 11, 13], (8, (3, 3), 3)),
+            // The output stage's photo convolution: 12 outputs, a partial block.
+            ([1, 3, 10, 14], (12, (4, 4), 2)),
+            ([2, 3, 34, 66], (12, (4, 4), 2)),
         ];
-        for (shape, outputs, kernel) in cases {
-            let (tract, ours, swapped) = both(shape, outputs, kernel);
-            assert_eq!(swapped, usize::from(available()), "{shape:?} → {outputs}");
+        for (shape, case) in cases {
+            let (tract, ours, swapped) = both(shape, case);
+            assert_eq!(swapped, usize::from(available()), "{shape:?}, {case:?}");
             let worst = worst(&tract, &ours);
-            assert!(worst < 1e-4, "{shape:?} → {outputs}, {kernel:?}: off by {worst}");
+            assert!(worst < 1e-4, "{shape:?}, {case:?}: off by {worst}");
         }
     }
 
     #[test]
     fn agrees_on_two_threads() {
-        let shape = [1, 32, 20, 40];
-        let (tract, _, _) = both(shape, 64, (3, 3));
-        let ours = multithread_tract_scope(Executor::multithread(2), || both(shape, 64, (3, 3)).1);
-        assert!(worst(&tract, &ours) < 1e-4);
+        for (shape, case) in [([1, 32, 20, 40], (64, (3, 3), 1)), ([1, 16, 41, 81], (32, (3, 3), 2))] {
+            let (tract, _, _) = both(shape, case);
+            let ours = multithread_tract_scope(Executor::multithread(2), || both(shape, case).1);
+            assert!(worst(&tract, &ours) < 1e-4, "{shape:?}, {case:?}");
+        }
     }
 
     #[test]
     fn leaves_what_it_cannot_run_to_tract() {
-        // 12 outputs: not a whole number of tiles.
-        let (tract, ours, swapped) = both([1, 16, 10, 20], 12, (3, 3));
+        // 12 outputs at stride 1: tract's direct form is faster.
+        let (tract, ours, swapped) = both([1, 16, 10, 20], (12, (3, 3), 1));
         assert_eq!(swapped, 0);
         assert_eq!(worst(&tract, &ours), 0.0);
+    }
+
+    #[test]
+    fn splits_phases() {
+        let plane: Vec<f32> = (0..15).map(|v| v as f32).collect();
+        // 3 × 5 into four 2 × 3 phases, zero past the edge.
+        let phases = split_phases(&plane, (3, 5), 2);
+        #[rustfmt::skip]
+        let expected = [
+            0., 2., 4., 10., 12., 14.,
+            1., 3., 0., 11., 13., 0.,
+            5., 7., 9., 0., 0., 0.,
+            6., 8., 0., 0., 0., 0.,
+        ];
+        assert_eq!(phases, expected);
+        // Rows long enough for the vector path, odd sizes, two planes, strides 2 and 3.
+        let (h, w) = (5usize, 75usize);
+        let planes: Vec<f32> = (0..2 * h * w).map(|v| v as f32).collect();
+        for s in [2, 3] {
+            let (ph, pw) = (h.div_ceil(s), w.div_ceil(s));
+            let phases = split_phases(&planes, (h, w), s);
+            assert_eq!(phases.len(), 2 * s * s * ph * pw);
+            for (at, &value) in phases.iter().enumerate() {
+                let (c, r, phase, plane) =
+                    (at % pw, at / pw % ph, at / (ph * pw) % (s * s), at / (s * s * ph * pw));
+                let (y, x) = (phase / s + s * r, phase % s + s * c);
+                let want = if y < h && x < w { planes[(plane * h + y) * w + x] } else { 0.0 };
+                assert_eq!(value, want, "stride {s}, plane {plane}, phase {phase}, ({r}, {c})");
+            }
+        }
     }
 }
