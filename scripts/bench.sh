@@ -15,6 +15,9 @@ export ATELIER_PYTHON="$VENV/bin/python"
 echo "## tract and onnxruntime (atelier bench --compare-ort)"
 target/release/atelier bench --model "$MODEL" --runs "$RUNS" --threads 1,2 --compare-ort
 echo
+echo "## the same with tract running every convolution (--tract-convs: no FlatConv)"
+target/release/atelier bench --model "$MODEL" --runs "$RUNS" --threads 1 --compare-ort --tract-convs
+echo
 echo "## where tract's time goes (atelier bench --profile, 1 thread)"
 target/release/atelier bench --model "$MODEL" --runs 10 --threads 1 --profile
 echo "## pipeline (atelier-mirror, test pattern in, null out)"

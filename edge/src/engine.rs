@@ -314,9 +314,8 @@ impl Engine {
                     Precision::F16 => to_f16(typed, self.norms.clone())?,
                 };
                 let mut optimized = typed.into_decluttered()?;
-                #[cfg(target_arch = "x86_64")]
                 if self.own_convs {
-                    let own = flat_conv::swap_convs(&mut optimized)?;
+                    let own = own_convs(&mut optimized)?;
                     tracing::debug!("{size}: {own} convolution(s) in the engine's own kernel");
                 }
                 if self.direct_conv == DirectConv::Chosen {
@@ -454,6 +453,18 @@ pub struct NodeTime {
     pub kernel: Option<String>,
     /// Median milliseconds.
     pub ms: f64,
+}
+
+/// Swaps the convolutions the engine's own kernel runs faster than tract into it, where the CPU
+/// has that kernel (x86-64 with AVX-512: [`flat_conv`]); returns how many.
+fn own_convs(model: &mut TypedModel) -> TractResult<usize> {
+    #[cfg(target_arch = "x86_64")]
+    return flat_conv::swap_convs(model);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = model;
+        Ok(0)
+    }
 }
 
 /// Style weights as a `[1, S]` input tensor at `precision`.
