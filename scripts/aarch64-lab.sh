@@ -7,17 +7,24 @@
 #                                        `arm-kernels` the engine at f32 and f16
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/cross-build.sh
-target=$(realpath -m "${ATELIER_AARCH64_TARGET_DIR:-target/aarch64}")
-binary="$target/aarch64-unknown-linux-gnu/debug/atelier-mirror"
-case $binary in
-  "$PWD"/*) ;;
-  *) # The guest sees only the repository (at /repo): a target directory elsewhere (CI's build
-     # cache) is reached through a copy of the binary.
-     mkdir -p out/devlab/aarch64-bin
-     cp "$binary" out/devlab/aarch64-bin/atelier-mirror
-     binary=$PWD/out/devlab/aarch64-bin/atelier-mirror ;;
-esac
 scenario=${1:-camera-drm}
+# arm-kernels also runs the engine's criterion bench.
+[ "$scenario" = arm-kernels ] && bench=(--bench) || bench=()
+scripts/cross-build.sh "${bench[@]}"
+target=$(realpath -m "${ATELIER_AARCH64_TARGET_DIR:-target/aarch64}")
+# The path the guest sees for a cross-built file: it sees only the repository (at /repo), so a
+# target directory elsewhere (CI's build cache) is reached through a copy.
+guest_path() {
+  local file=$1
+  case $file in
+    "$PWD"/*) ;;
+    *) mkdir -p out/devlab/aarch64-bin
+       cp "$file" "out/devlab/aarch64-bin/$(basename "$file")"
+       file=$PWD/out/devlab/aarch64-bin/$(basename "$file") ;;
+  esac
+  echo "/repo/${file#"$PWD"/}"
+}
+envs=(--env "MIRROR=$(guest_path "$target/aarch64-unknown-linux-gnu/debug/atelier-mirror")")
+[ ${#bench[@]} = 0 ] || envs+=(--env "BENCH=$(guest_path "$target/aarch64-unknown-linux-gnu/debug/engine-bench")")
 exec scripts/devlab.sh --arch aarch64 run --out "out/devlab/aarch64-$scenario" \
-  --env "MIRROR=/repo/${binary#"$PWD"/}" "scripts/devlab/scenarios/$scenario.sh"
+  "${envs[@]}" "scripts/devlab/scenarios/$scenario.sh"

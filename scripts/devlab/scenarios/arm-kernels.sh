@@ -1,9 +1,10 @@
 #!/bin/sh
 # The engine's arm64 kernels at both precisions (aarch64 guest only: a cortex-a76, the Pi 5's
 # core, with FP16 arithmetic): the cross-built mirror stylizes the same test-pattern frames at
-# f32 and at f16 into PNG files and reports its inference times. Under TCG the times say nothing
-# about a board (docs/benchmarks.md has the estimate); the run proves that tract's arm64 f32 and
-# f16 paths run and agree. Host check: arm-kernels.host.sh.
+# f32 and at f16 into PNG files and reports its inference times, and the engine's criterion
+# bench ($BENCH, edge/benches/engine.rs) times both precisions at 64x48. Under TCG the times say
+# nothing about a board (docs/benchmarks.md has the estimate); the run proves that tract's arm64
+# f32 and f16 paths run and agree. Host check: arm-kernels.host.sh.
 set -eu
 . "$LAB_LIB"
 . "$LAB_REPO/scripts/devlab/scenarios/mirror-lib.sh"
@@ -28,3 +29,14 @@ first=$(ls /tmp/frames-f32 | head -1)
 cp "/tmp/frames-f32/$first" "$LAB_SHARE/f32.png"
 cp "/tmp/frames-f16/$first" "$LAB_SHARE/f16.png"
 lab_log "compared frame: $first"
+# The bench the x86 figures come from, on arm64: few resamples, since its statistics are
+# emulated too. Its own directory for criterion's files.
+[ -n "${BENCH:-}" ] || lab_fail "no engine bench given (BENCH)"
+mkdir -p /tmp/bench && cd /tmp/bench
+for precision in f32 f16; do
+  ATELIER_BENCH_MODEL="$LAB_REPO/models/default.onnx" ATELIER_BENCH_SIZES=64x48 ATELIER_BENCH_PRECISION=$precision \
+    "$BENCH" --bench --noplot --warm-up-time 1 --measurement-time 2 --nresamples 1000 \
+    >"$LAB_SHARE/bench-$precision.txt" 2>&1 \
+    || { tail -20 "$LAB_SHARE/bench-$precision.txt" >&2; lab_fail "the engine bench failed at $precision"; }
+  lab_log "bench $precision: $(grep -m1 'time:' "$LAB_SHARE/bench-$precision.txt" | tr -s ' ')"
+done
