@@ -163,8 +163,10 @@ impl FlatConv {
         };
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        // What the tiles' unchecked loads rely on: every output point plus every step is inside
+        // What the tiles' unchecked code relies on: the CPU runs it (a plan is made where it
+        // runs, but the check costs nothing), and every output point plus every step is inside
         // the input.
+        ensure!(available(), "FlatConv needs AVX-512F, which this CPU lacks");
         let furthest = geometry.end - 1 + geometry.steps.iter().max().copied().unwrap_or(0);
         ensure!(furthest < planes.len(), "FlatConv: reads past its input ({furthest} of {})", planes.len());
         let block_len = CHANNELS * geometry.out_plane;
@@ -180,8 +182,8 @@ impl FlatConv {
                     for tile in pass..(pass + TILES_PER_PASS).min(tiles) {
                         let first = tile * VECTORS * LANES;
                         let whole = first + VECTORS * LANES <= geometry.end;
-                        // SAFETY: `swap_convs` made the op only where the CPU has AVX-512F, and
-                        // the slices have the lengths `tile` asks for.
+                        // SAFETY: checked above: the CPU has AVX-512F, the steps stay inside
+                        // `planes`; the slices have the lengths `tile` asks for.
                         unsafe {
                             if whole {
                                 avx512::tile::<false>(&geometry, &planes, weights, bias, first, out, channels)
