@@ -43,19 +43,25 @@ pub struct BenchPlan<'a> {
     pub direct_conv: DirectConv,
 }
 
+impl BenchPlan<'_> {
+    /// The engine's options for one thread count and precision of the plan.
+    pub fn options(&self, threads: usize, precision: Precision) -> EngineOptions {
+        EngineOptions {
+            threads,
+            precision,
+            row_copies: self.row_copies,
+            own_convs: self.own_convs,
+            direct_conv: self.direct_conv,
+        }
+    }
+}
+
 /// Times `model` at every size × thread count × precision.
 pub fn run(model: &Path, plan: &BenchPlan) -> anyhow::Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for &precision in plan.precisions {
         for &threads in plan.threads {
-            let options = EngineOptions {
-                threads,
-                precision,
-                row_copies: plan.row_copies,
-                own_convs: plan.own_convs,
-                direct_conv: plan.direct_conv,
-            };
-            let mut engine = Engine::load(model, options)?;
+            let mut engine = Engine::load(model, plan.options(threads, precision))?;
             for &size in plan.sizes {
                 let ms = ms_per_frame(&mut engine, size, plan.runs)?;
                 let min_psnr_db = match plan.compare {

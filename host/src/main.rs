@@ -357,15 +357,18 @@ fn run(cli: Cli) -> Result<()> {
             tract_convs,
             direct_conv,
         } => {
+            let plan = atelier_host::bench::BenchPlan {
+                sizes: &sizes,
+                threads: &threads,
+                precisions: &precision,
+                runs,
+                compare: compare.as_deref(),
+                row_copies: !tract_copies,
+                own_convs: !tract_convs,
+                direct_conv,
+            };
             if profile {
-                let options = EngineOptions {
-                    threads: threads[0],
-                    precision: precision[0],
-                    row_copies: !tract_copies,
-                    own_convs: !tract_convs,
-                    direct_conv,
-                };
-                let mut engine = Engine::load(&model, options)?;
+                let mut engine = Engine::load(&model, plan.options(threads[0], precision[0]))?;
                 for &size in &sizes {
                     let nodes = engine.profile(atelier_host::eval::timing_input(size), runs)?;
                     // A whole run of the same plan, timed as `bench` times it: the node times
@@ -382,16 +385,6 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return Ok(());
             }
-            let plan = atelier_host::bench::BenchPlan {
-                sizes: &sizes,
-                threads: &threads,
-                precisions: &precision,
-                runs,
-                compare: compare.as_deref(),
-                row_copies: !tract_copies,
-                own_convs: !tract_convs,
-                direct_conv,
-            };
             // Measured before the table starts, so that a model that cannot load prints no header.
             let rows = atelier_host::bench::run(&model, &plan)?;
             println!(

@@ -46,6 +46,9 @@ pub struct FlatConv {
     /// Kernel height and width.
     kernel: (usize, usize),
     stride: usize,
+    /// Where each step of the sum reads, for the plan's one input size: worked out once, not
+    /// per frame.
+    geometry: Geometry,
     /// Weights by block of [`CHANNELS`] outputs, then input channel, kernel row, kernel column,
     /// output in the block: one tile's broadcasts are consecutive. Zeros past `outputs`.
     weights: Arc<Tensor>,
@@ -78,7 +81,6 @@ impl FlatConv {
             && conv.kernel_fmt == KernelFormat::OIHW
             && spec.kernel_shape.len() == 2
             && square
-            && stride >= 1
             && ones(&spec.dilations)
             && unpadded
             && node.inputs.len() == 3
@@ -102,7 +104,7 @@ impl FlatConv {
         if kernel.shape() != [outputs, inputs, kh, kw] {
             return Ok(None);
         }
-        let bias = match bias.len() {
+        let mut bias = match bias.len() {
             1 => vec![bias.cast_to_scalar::<f32>()?; outputs],
             n if n == outputs => bias.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
             _ => return Ok(None),
@@ -121,45 +123,30 @@ impl FlatConv {
                 }
             }
         }
-        let mut bias = bias;
         bias.resize(blocks * CHANNELS, 0.0);
+        let shape = input.shape.as_concrete().expect("checked above");
+        if shape[2] < kh || shape[3] < kw {
+            return Ok(None);
+        }
+        let geometry = Geometry::new(inputs, (kh, kw), stride, (shape[2], shape[3]));
         Ok(Some(FlatConv {
             inputs,
             outputs,
             kernel: (kh, kw),
             stride,
+            geometry,
             weights: Arc::new(tensor1(&weights)),
             bias: Arc::new(tensor1(&bias)),
         }))
     }
 
-    /// The output's height and width for an input of `ih × iw`.
-    fn output_size(&self, (ih, iw): (usize, usize)) -> (usize, usize) {
-        let (kh, kw) = self.kernel;
-        ((ih - kh) / self.stride + 1, (iw - kw) / self.stride + 1)
-    }
-
-    /// The convolution of one image's `inputs` planes of `ih × iw` into `outputs` planes.
-    fn image(&self, input: &[f32], (ih, iw): (usize, usize), out: &mut [f32]) -> TractResult<()> {
-        let ((kh, kw), s) = (self.kernel, self.stride);
-        let (oh, ow) = self.output_size((ih, iw));
-        let planes = match s {
+    /// The convolution of one image's `inputs` planes into `outputs` planes, at the size the
+    /// geometry was worked out for.
+    fn image(&self, input: &[f32], out: &mut [f32]) -> TractResult<()> {
+        let geometry = &self.geometry;
+        let planes = match self.stride {
             1 => Cow::Borrowed(input),
-            _ => Cow::Owned(split_phases(input, (ih, iw), s)),
-        };
-        let (ph, pw) = (ih.div_ceil(s), iw.div_ceil(s));
-        // Input channel i's tap (y, x) reads phase (y mod s, x mod s) of plane i, shifted by
-        // (y / s, x / s).
-        let phase = |i: usize, y: usize, x: usize| ((i * s + y % s) * s + x % s) * ph * pw;
-        let geometry = Geometry {
-            width: pw,
-            out_width: ow,
-            out_plane: oh * ow,
-            end: (oh - 1) * pw + ow,
-            steps: (0..self.inputs)
-                .flat_map(|i| (0..kh).flat_map(move |y| (0..kw).map(move |x| (i, y, x))))
-                .map(|(i, y, x)| phase(i, y, x) + y / s * pw + x / s)
-                .collect(),
+            s => Cow::Owned(split_phases(input, geometry.input, s)),
         };
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
@@ -167,8 +154,12 @@ impl FlatConv {
         // runs, but the check costs nothing), and every output point plus every step is inside
         // the input.
         ensure!(available(), "FlatConv needs AVX-512F, which this CPU lacks");
-        let furthest = geometry.end - 1 + geometry.steps.iter().max().copied().unwrap_or(0);
-        ensure!(furthest < planes.len(), "FlatConv: reads past its input ({furthest} of {})", planes.len());
+        ensure!(
+            geometry.reach <= planes.len(),
+            "FlatConv: reads {} values of {}",
+            geometry.reach,
+            planes.len()
+        );
         let block_len = CHANNELS * geometry.out_plane;
         let block_weights = CHANNELS * geometry.steps.len();
         let blocks = |first_block: usize, out: &mut [f32]| -> TractResult<()> {
@@ -186,9 +177,9 @@ impl FlatConv {
                         // `planes`; the slices have the lengths `tile` asks for.
                         unsafe {
                             if whole {
-                                avx512::tile::<false>(&geometry, &planes, weights, bias, first, out, channels)
+                                avx512::tile::<false>(geometry, &planes, weights, bias, first, out, channels)
                             } else {
-                                avx512::tile::<true>(&geometry, &planes, weights, bias, first, out, channels)
+                                avx512::tile::<true>(geometry, &planes, weights, bias, first, out, channels)
                             }
                         }
                     }
@@ -244,7 +235,12 @@ fn prefers_flat(outputs: usize, stride: usize) -> bool {
 }
 
 /// The shape of one convolution, in flat points of the (phases of the) padded input.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Geometry {
+    /// The input's height and width.
+    input: (usize, usize),
+    /// The output's height and width.
+    output: (usize, usize),
     /// The flat stride of a row: the padded input's width, or its phases'.
     width: usize,
     out_width: usize,
@@ -254,13 +250,42 @@ struct Geometry {
     /// The flat offset each step of the sum reads, one per input channel and tap, from the
     /// start of the input (or of its phases).
     steps: Vec<usize>,
+    /// How many values of the input (or its phases) the tiles read: one past the furthest.
+    reach: usize,
+}
+
+impl Geometry {
+    /// The geometry of a convolution of `inputs` channels with a `kh × kw` kernel at stride `s`
+    /// on `ih × iw` (at least the kernel).
+    fn new(inputs: usize, (kh, kw): (usize, usize), s: usize, (ih, iw): (usize, usize)) -> Geometry {
+        let (oh, ow) = ((ih - kh) / s + 1, (iw - kw) / s + 1);
+        // The phases' size (the input's at stride 1). Input channel i's tap (y, x) reads phase
+        // (y mod s, x mod s) of plane i, shifted by (y / s, x / s).
+        let (ph, pw) = (ih.div_ceil(s), iw.div_ceil(s));
+        let phase = |i: usize, y: usize, x: usize| ((i * s + y % s) * s + x % s) * ph * pw;
+        let steps: Vec<usize> = (0..inputs)
+            .flat_map(|i| (0..kh).flat_map(move |y| (0..kw).map(move |x| (i, y, x))))
+            .map(|(i, y, x)| phase(i, y, x) + y / s * pw + x / s)
+            .collect();
+        let end = (oh - 1) * pw + ow;
+        Geometry {
+            input: (ih, iw),
+            output: (oh, ow),
+            width: pw,
+            out_width: ow,
+            out_plane: oh * ow,
+            end,
+            reach: end + steps.iter().max().copied().unwrap_or(0),
+            steps,
+        }
+    }
 }
 
 mod avx512 {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    use super::{CHANNELS, Geometry, LANES};
+    use super::{CHANNELS, Geometry, LANES, VECTORS};
 
     /// The first `channels` (≤ `CHANNELS`) output planes of `out`, at the `VECTORS × LANES` flat
     /// points from `first`; `MASKED` for a tile that reaches past `Geometry::end`.
@@ -293,7 +318,7 @@ mod avx512 {
         let (mut a60, mut a61, mut a62) = (bias(6), bias(6), bias(6));
         let (mut a70, mut a71, mut a72) = (bias(7), bias(7), bias(7));
         // Lanes at or past `end` read nothing: the last tile's loads are masked.
-        let masks = [0, 1, 2].map(|v| lanes_below(g.end, first + v * LANES));
+        let masks: [_; VECTORS] = std::array::from_fn(|v| lanes_below(g.end, first + v * LANES));
         let mut w = weights.as_ptr();
         let base = input.as_ptr().wrapping_add(first);
         for &step in &g.steps {
@@ -336,7 +361,7 @@ mod avx512 {
         ];
         // Each vector's lanes fall on one or more rows of the output, left of the padding
         // columns or on them; worked out once per vector, then stored for every channel.
-        for v in 0..3 {
+        for v in 0..VECTORS {
             let start = first + v * LANES;
             let limit = lanes_below(g.end, start);
             let (mut y, mut x) = (start / g.width, start % g.width);
@@ -412,10 +437,8 @@ impl EvalOp for FlatConv {
         let input = args_1!(inputs);
         let shape = input.shape();
         ensure!(shape.len() == 4 && shape[1] == self.inputs, "FlatConv: input of shape {shape:?}");
-        let (kh, kw) = self.kernel;
-        let (n, ih, iw) = (shape[0], shape[2], shape[3]);
-        ensure!(ih >= kh && iw >= kw, "FlatConv: input of shape {shape:?} under the kernel");
-        let (oh, ow) = self.output_size((ih, iw));
+        let (n, (ih, iw), (oh, ow)) = (shape[0], self.geometry.input, self.geometry.output);
+        ensure!(shape[2..] == [ih, iw], "FlatConv: input of shape {shape:?}, planned for {ih}×{iw}");
         let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, self.outputs, oh, ow])? };
         let src = input.try_as_plain_ram()?;
         let src = src.as_slice::<f32>()?;
@@ -423,7 +446,7 @@ impl EvalOp for FlatConv {
         let dst = dst.as_slice_mut::<f32>()?;
         let (image_in, image_out) = (self.inputs * ih * iw, self.outputs * oh * ow);
         for (input, out) in src.chunks_exact(image_in).zip(dst.chunks_exact_mut(image_out)) {
-            self.image(input, (ih, iw), out)?;
+            self.image(input, out)?;
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -435,10 +458,7 @@ impl TypedOp for FlatConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = &inputs[0].shape;
         ensure!(shape.rank() == 4, "FlatConv needs NCHW, got {shape:?}");
-        let (Ok(ih), Ok(iw)) = (shape[2].to_usize(), shape[3].to_usize()) else {
-            bail!("FlatConv needs a concrete height and width, got {shape:?}")
-        };
-        let (oh, ow) = self.output_size((ih, iw));
+        let (oh, ow) = self.geometry.output;
         let out = tvec![shape[0].clone(), self.outputs.to_dim(), oh.to_dim(), ow.to_dim()];
         Ok(tvec!(f32::fact(out)))
     }
