@@ -2,7 +2,8 @@
 // driven by puppeteer-core. Run by scripts/page-check.sh, which installs puppeteer-core, starts the
 // mirror and passes its address; one phase per run:
 //   node scripts/page_check.mjs open    mirror without a token: page, thumbnails, live picture,
-//                                        style buttons, prev/next, blank/wake, two screenshots
+//                                        style buttons, prev/next, blank/wake, two screenshots, and
+//                                        a page of another origin that tries to drive it
 //   node scripts/page_check.mjs token   mirror with --api-token: 401 without it, the page's token
 //                                        form (a wrong token, then the right one), cookie, a click
 // Environment: PAGE_CHECK_URL (http://127.0.0.1:PORT/), PAGE_CHECK_TOKEN (token phase),
@@ -10,6 +11,7 @@
 // PAGE_CHECK_HTML=edge/src/control/page.html to serve that file as the page (/) instead of the
 // copy built into the binary: a page change can be tried without a rebuild.
 import { createRequire } from "node:module";
+import http from "node:http";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -50,7 +52,7 @@ async function until(what, probe, ms = 5000) {
 async function api(route, { method = "GET", body, auth = true, bearer = token } = {}) {
   const headers = {};
   if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["Content-Type"] = "application/json";
   const r = await fetch(`${base}/api/v1${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let json = null;
@@ -217,6 +219,39 @@ async function openPhase(browser) {
   const problems = [...log.errors, ...log.http, ...phoneLog.errors, ...phoneLog.http];
   if (problems.length) fail(`the page reported errors:\n    ${problems.join("\n    ")}`);
   ok("no script errors, console errors or HTTP errors in the page");
+  await crossSite(browser);
+}
+
+/** A page of another origin (what any web site the shop's browser opens could serve) tries what
+ *  the adversarial test did against a mirror without a token: a `no-cors` POST with a text/plain
+ *  body, which a browser sends without asking, and a read of the status. */
+async function crossSite(browser) {
+  const before = (await apiOk("/style")).style;
+  const elsewhere = http.createServer((_, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end("<!doctype html><title>another site</title><p>another site");
+  });
+  await new Promise((resolve) => elsewhere.listen(0, "127.0.0.1", resolve));
+  const origin = `http://localhost:${elsewhere.address().port}`;
+  const page = await browser.newPage();
+  current.page = page;
+  await page.goto(`${origin}/`, { waitUntil: "domcontentloaded" });
+  const tried = await page.evaluate(async (mirror) => {
+    const out = {};
+    try {
+      await fetch(`${mirror}/api/v1/style/next`, { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" }, body: "x" });
+      out.post = "sent";
+    } catch (e) { out.post = `not sent: ${e}`; }
+    try { out.read = `read, HTTP ${(await fetch(`${mirror}/api/v1/status`)).status}`; } catch { out.read = "blocked"; }
+    return out;
+  }, base);
+  await sleep(500);
+  elsewhere.close();
+  await page.close();
+  const after = (await apiOk("/style")).style;
+  if (after !== before) fail(`a page at ${origin} changed the mirror's style (${before} → ${after}; its POST: ${tried.post})`);
+  if (tried.read !== "blocked") fail(`a page at ${origin} could read /api/v1/status (${tried.read})`);
+  ok(`a page at ${origin} neither changes the style (no-cors text/plain POST: ${tried.post}) nor reads the status`);
 }
 
 async function tokenPhase(browser) {

@@ -58,6 +58,11 @@ pub struct MirrorConfig {
     pub state_dir: Option<PathBuf>,
     /// Bearer token the HTTP API and preview require; needed to listen beyond loopback.
     pub api_token: Option<String>,
+    /// Host names the HTTP server answers to besides its addresses, `localhost` and the
+    /// machine's own name (DNS names a browser would otherwise be refused on).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Web origins (`https://dashboard.example`) whose pages may call the API.
+    pub allowed_origins: Option<Vec<String>>,
     /// The style on `all` of the picture, the `person` or the `background`.
     pub stylize: Option<Stylize>,
     /// Behind a stylized person: `original`, `dim`, `blur` or `style:NAME`.
@@ -174,6 +179,8 @@ impl MirrorConfig {
             serial_baud: over.serial_baud.or(self.serial_baud),
             state_dir: over.state_dir.or(self.state_dir),
             api_token: over.api_token.or(self.api_token),
+            allowed_hosts: over.allowed_hosts.or(self.allowed_hosts),
+            allowed_origins: over.allowed_origins.or(self.allowed_origins),
             stylize: over.stylize.or(self.stylize),
             background: over.background.or(self.background),
             segmenter: over.segmenter.or(self.segmenter),
@@ -213,8 +220,19 @@ impl MirrorConfig {
             e => format!("config {}: {e}", file.display()),
         };
         let kept = keep.filter(|k| k.exists()).and_then(|k| {
-            let settings = MirrorConfig::load(k).and_then(|c| c.merged(flags.clone()).resolve()).ok()?;
-            Some((settings, format!("{problem}; using the last good config ({})", k.display())))
+            let mut settings = MirrorConfig::load(k).and_then(|c| c.merged(flags.clone()).resolve()).ok()?;
+            let mut problem = format!("{problem}; using the last good config ({})", k.display());
+            // The kept copy's token must not outlive the file that replaced it: an operator who
+            // rotated a token (or removed it) and made a mistake elsewhere would otherwise leave
+            // the old one working. Unless the new file names the same token, the API stays shut.
+            let token_now = flags.api_token.clone().map(Some).or_else(|| file_token(file));
+            if token_now.as_ref() != Some(&settings.api_token) {
+                problem.push_str(
+                    "; the HTTP API and preview stay closed until the file's api_token can be used",
+                );
+                settings.api_closed = Some(problem.clone());
+            }
+            Some((settings, problem))
         });
         match kept {
             Some((settings, problem)) => Ok((settings, Some(problem))),
@@ -223,6 +241,8 @@ impl MirrorConfig {
     }
 
     /// Fills defaults and checks ranges.
+    ///
+    /// (Layered after `merged`: `api_closed` is only ever set by [`Self::load_with_fallback`].)
     pub fn resolve(self) -> Result<Settings, ConfigError> {
         let invalid = |field, message: String| ConfigError::Invalid { field, message };
         let model_size = self.model_size.unwrap_or(Settings::DEFAULT_MODEL_SIZE);
@@ -263,13 +283,31 @@ impl MirrorConfig {
                 format!("{serial_baud} is out of range; accepted: 300..=4000000"),
             ));
         }
-        if let Some(token) = &self.api_token
-            && (token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(invalid(
-                "api_token",
-                "must be at least 16 characters without spaces (e.g. `openssl rand -hex 16`)".into(),
-            ));
+        if let Some(token) = &self.api_token {
+            check_token(token).map_err(|m| invalid("api_token", m))?;
+        }
+        let allowed_hosts = self.allowed_hosts.unwrap_or_default();
+        for host in &allowed_hosts {
+            let bad = host.is_empty()
+                || host.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+            if bad {
+                return Err(invalid(
+                    "allowed_hosts",
+                    format!("`{host}` is not a host name (letters, digits, `-` and `.`; no port or scheme)"),
+                ));
+            }
+        }
+        let allowed_origins = self.allowed_origins.unwrap_or_default();
+        for origin in &allowed_origins {
+            let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(['/', ' ', '?', '#'])) {
+                return Err(invalid(
+                    "allowed_origins",
+                    format!(
+                        "`{origin}` is not an origin such as `https://dashboard.example` or `http://10.0.0.5:3000`"
+                    ),
+                ));
+            }
         }
         if self.frames == Some(0) {
             return Err(invalid("frames", "0 frames would do nothing; omit it to run until stopped".into()));
@@ -321,12 +359,15 @@ impl MirrorConfig {
             serial_baud,
             state_dir: self.state_dir,
             api_token: self.api_token,
+            allowed_hosts,
+            allowed_origins,
             stylize: self.stylize.unwrap_or_default(),
             background: self.background.unwrap_or_default(),
             segmenter: self.segmenter,
             presence,
             pir: self.pir,
             attendance,
+            api_closed: None,
         })
     }
 }
@@ -367,6 +408,8 @@ pub struct Settings {
     /// `None`: [`Settings::DEFAULT_STATE_DIR`] when writable, else the user's state directory.
     pub state_dir: Option<PathBuf>,
     pub api_token: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
     pub stylize: Stylize,
     pub background: Background,
     /// `None`: the built-in segmenter.
@@ -374,6 +417,9 @@ pub struct Settings {
     pub presence: PresenceFrom,
     pub pir: Option<PirSpec>,
     pub attendance: AttendanceConfig,
+    /// Why the HTTP API and preview answer 503 to everything: the config in force is a kept copy
+    /// whose token the operator may have meant to replace.
+    pub api_closed: Option<String>,
 }
 
 impl Settings {
@@ -389,6 +435,34 @@ impl Settings {
     pub fn default_parallel_frames() -> usize {
         std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 2))
     }
+}
+
+/// The `api_token` a settings file names: `Some(None)` when it names none, `None` when the file
+/// cannot be read as TOML at all (so nobody can tell).
+fn file_token(file: &Path) -> Option<Option<String>> {
+    let table: toml::Table = std::fs::read_to_string(file).ok()?.parse().ok()?;
+    match table.get("api_token") {
+        None => Some(None),
+        Some(toml::Value::String(token)) => Some(Some(token.clone())),
+        Some(_) => None,
+    }
+}
+
+/// Token length bounds, in characters.
+pub const TOKEN_CHARS: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// An API token is 16 to 256 visible ASCII characters: what an `Authorization` header and a
+/// cookie carry unchanged (a token of accented letters cannot be sent in either).
+pub fn check_token(token: &str) -> Result<(), String> {
+    let visible = token.bytes().all(|b| b.is_ascii_graphic());
+    if !visible || !TOKEN_CHARS.contains(&token.chars().count()) {
+        return Err(format!(
+            "must be {} to {} visible ASCII characters, no spaces (e.g. `openssl rand -hex 16`)",
+            TOKEN_CHARS.start(),
+            TOKEN_CHARS.end()
+        ));
+    }
+    Ok(())
 }
 
 /// Copies `file` to `keep` (atomically, so a full disk or a power cut never leaves half a copy),
@@ -534,5 +608,56 @@ mod tests {
         assert!(problem.starts_with(&format!("config {}: fps", file.display())), "{problem}");
         assert!(problem.contains("using the last good config"), "{problem}");
         assert_eq!((s.fps, s.frames), (10.0, Some(3)));
+        assert_eq!(s.api_closed, None, "same token (none) in both: the API stays open");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&keep).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    /// A rotated token with a mistake beside it must not leave the old token working.
+    #[test]
+    fn a_fallback_never_keeps_a_token_the_new_file_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, keep) = (dir.path().join("mirror.toml"), dir.path().join("last-good.toml"));
+        let old = "api_token = \"0123456789abcdef-old\"\n";
+        std::fs::write(&file, old).unwrap();
+        let (s, _) = MirrorConfig::load_with_fallback(&file, MirrorConfig::default(), Some(&keep)).unwrap();
+        assert_eq!(s.api_token.as_deref(), Some("0123456789abcdef-old"));
+        // The adversarial test's case: the new token is invalid (9 two-byte characters).
+        std::fs::write(&file, format!("api_token = \"{}\"\n", "é".repeat(9))).unwrap();
+        let (s, problem) =
+            MirrorConfig::load_with_fallback(&file, MirrorConfig::default(), Some(&keep)).unwrap();
+        let problem = problem.unwrap();
+        assert!(problem.contains("api_token") && problem.contains("stay closed"), "{problem}");
+        assert_eq!(s.api_closed.as_deref(), Some(problem.as_str()));
+        // A new valid token with a mistake elsewhere: closed too.
+        std::fs::write(&file, "api_token = \"0123456789abcdef-new\"\nfps = -1\n").unwrap();
+        let (s, _) = MirrorConfig::load_with_fallback(&file, MirrorConfig::default(), Some(&keep)).unwrap();
+        assert!(s.api_closed.is_some());
+        // A file that does not parse says nothing about its token: closed.
+        std::fs::write(&file, "api_token = ").unwrap();
+        let (s, _) = MirrorConfig::load_with_fallback(&file, MirrorConfig::default(), Some(&keep)).unwrap();
+        assert!(s.api_closed.is_some());
+        // The same token with a mistake elsewhere: the picture falls back, the API stays open.
+        std::fs::write(&file, format!("{old}fps = -1\n")).unwrap();
+        let (s, _) = MirrorConfig::load_with_fallback(&file, MirrorConfig::default(), Some(&keep)).unwrap();
+        assert_eq!((s.api_closed, s.api_token.as_deref()), (None, Some("0123456789abcdef-old")));
+        // A token given on the command line (or ATELIER_API_TOKEN) is the same for both files.
+        std::fs::write(&file, "api_token = 5\n").unwrap();
+        let flags = MirrorConfig { api_token: Some("0123456789abcdef-flag".into()), ..Default::default() };
+        let (s, _) = MirrorConfig::load_with_fallback(&file, flags, Some(&keep)).unwrap();
+        assert_eq!(s.api_closed, None);
+    }
+
+    #[test]
+    fn tokens_are_measured_in_characters_of_visible_ascii() {
+        assert!(check_token(&"é".repeat(9)).is_err(), "18 bytes but 9 characters");
+        assert!(check_token(&"é".repeat(16)).is_err(), "not sendable in a header");
+        assert!(check_token("0123456789abcdef").is_ok());
+        assert!(check_token("0123456789abcde").is_err());
+        assert!(check_token("0123456789 abcdef").is_err());
+        assert!(check_token(&"a".repeat(257)).is_err());
+        let err =
+            MirrorConfig { api_token: Some("short".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().starts_with("api_token:"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The crate never depends on training code, so it cross-builds for aarch64 boards on its own.
 
+pub mod alloc_budget;
 pub mod canvas;
 pub mod config;
 pub mod contract;

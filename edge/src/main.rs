@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use atelier_edge::Size;
 use atelier_edge::config::{MirrorConfig, Outputs, PresenceFrom, Settings};
 use atelier_edge::control::Controller;
+use atelier_edge::control::checker::{self, Checker};
 use atelier_edge::control::controller::{ControllerOptions, Factory, deployed_name, device_id};
 use atelier_edge::control::http::HttpOptions;
 use atelier_edge::control::serial::{self, SerialOptions};
@@ -31,6 +32,11 @@ use clap::Parser;
 /// The project's default model, compiled in so the mirror runs with no files at all.
 const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/default.onnx");
 
+/// The allocator with a budget the model test run sets in its own process (`--check-model`);
+/// the mirror itself runs unbudgeted.
+#[global_allocator]
+static ALLOCATOR: atelier_edge::alloc_budget::BudgetAlloc = atelier_edge::alloc_budget::BudgetAlloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-mirror",
@@ -49,6 +55,10 @@ struct Cli {
     /// Print the manual page (roff) and exit; the .deb ships it as atelier-mirror(1).
     #[arg(long, hide = true)]
     man_page: bool,
+    /// Test-run an uploaded model at --model-size and exit: 0 when it passes. The mirror runs
+    /// itself this way, in a process of its own, before it accepts an upload.
+    #[arg(long, hide = true, value_name = "FILE")]
+    check_model: Option<PathBuf>,
     /// ONNX model honouring docs/model-contract.md [default: the built-in model].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -121,6 +131,14 @@ struct Cli {
     /// beyond loopback. Prefer the config file or ATELIER_API_TOKEN over the command line.
     #[arg(long, value_name = "TOKEN", env = "ATELIER_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// A DNS name the HTTP server answers to, repeatable (addresses, localhost and this
+    /// machine's name always work; other names are refused, against DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// A web origin whose pages may call the API, repeatable, e.g. https://dashboard.example
+    /// [default: only the mirror's own page].
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
     /// Paint the style on all of the picture, the person, or the background [default: person].
     #[arg(long, value_name = "WHAT")]
     stylize: Option<Stylize>,
@@ -179,6 +197,8 @@ impl Cli {
             serial_baud: self.serial_baud,
             state_dir: self.state_dir.clone(),
             api_token: self.api_token.clone(),
+            allowed_hosts: (!self.allowed_hosts.is_empty()).then(|| self.allowed_hosts.clone()),
+            allowed_origins: (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone()),
             stylize: self.stylize,
             background: self.background.clone(),
             segmenter: self.segmenter.clone(),
@@ -225,6 +245,15 @@ fn run(cli: Cli) -> Result<()> {
         clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
         return Ok(());
     }
+    if let Some(path) = &cli.check_model {
+        let settings = cli.as_config().resolve()?;
+        let options = EngineOptions {
+            threads: settings.threads,
+            precision: settings.precision,
+            ..EngineOptions::default()
+        };
+        std::process::exit(checker::child_main(path, options, settings.model_size));
+    }
     let (settings, config_problem) = match &cli.config {
         Some(path) => {
             // The copy of the last config that worked lives in the state directory named on the
@@ -258,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     let mut store = open_state_dir(settings.state_dir.as_deref())?;
     let (engine, slot) = startup_model(&factory, store.as_mut(), options)?;
-    let style = startup_style(&settings, store.as_ref(), &engine)?;
+    let style = startup_style(&settings, cli.style.is_some(), store.as_ref(), &engine, &slot)?;
     let boot = BootWait::new();
     let source_spec = choose_input(&settings, &boot);
     let source = source_spec
@@ -276,12 +305,20 @@ fn run(cli: Cli) -> Result<()> {
             engine: options,
             model_size: settings.model_size,
             device_id: device_id(),
+            checker: Checker::this_binary(),
         },
         store,
         &slot,
         engine.styles().to_vec(),
     ));
-    let http = HttpOptions { token: settings.api_token.clone(), controller: Some(controller.clone()) };
+    let http = HttpOptions {
+        token: settings.api_token.clone(),
+        controller: Some(controller.clone()),
+        closed: settings.api_closed.clone(),
+        allowed_hosts: settings.allowed_hosts.clone(),
+        allowed_origins: settings.allowed_origins.clone(),
+        ..HttpOptions::default()
+    };
     let sink = open_outputs(&settings, http, &boot)?;
     eprintln!(
         "atelier-mirror: model {} ({} styles: {})",
@@ -298,10 +335,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     let output_size = settings.output_size.or(sink.picture_size()).unwrap_or(settings.capture_size);
     let stop = StopHandle::new();
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.stop()).context("cannot install the Ctrl-C handler")?;
-    }
+    stop_on_signals(stop.clone())?;
     let config = PipelineConfig {
         model_size: settings.model_size,
         output_size,
@@ -334,9 +368,33 @@ fn run(cli: Cli) -> Result<()> {
         let _ = thread.join();
     }
     let report = result?;
+    tracing::info!(
+        "stopped after {:.0} s: {} frames shown, {:.1} fps",
+        report.seconds,
+        report.frames_out,
+        report.output_fps
+    );
     if settings.report {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
+    Ok(())
+}
+
+/// SIGTERM (what systemd sends) and SIGINT (Ctrl-C) stop the mirror cleanly: the pipeline
+/// drains, the screen is handed back, the report is written. A second signal ends it at once.
+/// SIGHUP is left alone: under systemd it would otherwise stop a service meant to keep running.
+fn stop_on_signals(stop: StopHandle) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the SIGTERM/SIGINT handlers")?;
+    thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+            tracing::info!("{name}: stopping (again to stop at once)");
+            stop.stop();
+        }
+        // Dropping `signals` restores the default action for the next one.
+    })?;
     Ok(())
 }
 
@@ -423,6 +481,15 @@ fn open_state_dir(named: Option<&std::path::Path>) -> Result<Option<ModelStore>>
                 }
                 return Ok(Some(store));
             }
+            // In use by another mirror (the service, say): taking the next directory would split
+            // the state, so this one runs without any.
+            Err(e) if e.code == 409 => {
+                eprintln!(
+                    "atelier-mirror: {}; running without one: uploads are off and choices are not kept",
+                    e.message
+                );
+                return Ok(None);
+            }
             Err(e) => why.push(format!("{} not usable: {}", dir.display(), e.message)),
         }
     }
@@ -467,23 +534,42 @@ fn startup_model(
     Ok((factory.load(options).map_err(|e| anyhow::anyhow!(e.message))?, Slot::Factory))
 }
 
-/// The style chosen over control last time when the model has it, else `--style`, else the
-/// model's first.
-fn startup_style(settings: &Settings, store: Option<&ModelStore>, engine: &Engine) -> Result<StyleMix> {
+/// The style at start, by one rule (docs/control.md, "At start"): a style named at start
+/// (`--style`, else the config's `style`) wins; else the one last chosen over control, when the
+/// model has it; else the model's first. The start line says which applied. A named style the
+/// factory model lacks is a mistake in the settings and stops the mirror; one a deployed model
+/// lacks (the settings were written for another model) gives way, with a warning.
+fn startup_style(
+    settings: &Settings,
+    named_by_flag: bool,
+    store: Option<&ModelStore>,
+    engine: &Engine,
+    slot: &Slot,
+) -> Result<StyleMix> {
     let kept = store.and_then(|s| s.state().style.as_deref()).and_then(|s| s.parse::<StyleMix>().ok());
-    if let Some(mix) = kept.filter(|m| m.weights(engine.styles()).is_ok()) {
-        if settings.style.as_ref().is_some_and(|s| *s != mix) {
-            eprintln!("atelier-mirror: style {} (chosen over control) instead of --style", mix.label());
-        }
-        return Ok(mix);
-    }
-    match &settings.style {
-        Some(mix) => {
-            mix.weights(engine.styles()).map_err(|e| anyhow::anyhow!("--style: {e}"))?;
-            Ok(mix.clone())
-        }
-        None => Ok(StyleMix::single(&engine.styles()[0])),
-    }
+    let kept = kept.filter(|m| m.weights(engine.styles()).is_ok());
+    let source = if named_by_flag { "--style" } else { "the config's style" };
+    let (mix, why) = match &settings.style {
+        Some(mix) => match (mix.weights(engine.styles()), slot) {
+            (Ok(_), _) => (mix.clone(), source.to_string()),
+            (Err(e), Slot::Factory) => anyhow::bail!("{source}: {e}"),
+            (Err(e), Slot::Deployed(_)) => {
+                tracing::warn!("{source} `{mix}` is not in the deployed model ({e}); not used");
+                match kept {
+                    Some(kept) => (kept, "chosen over control before the last stop".into()),
+                    None => (StyleMix::single(&engine.styles()[0]), "the model's first".into()),
+                }
+            }
+        },
+        None => match kept {
+            Some(kept) => (kept, "chosen over control before the last stop; no style named at start".into()),
+            None => {
+                (StyleMix::single(&engine.styles()[0]), "the model's first; no style named at start".into())
+            }
+        },
+    };
+    eprintln!("atelier-mirror: style {} ({why})", mix.label());
+    Ok(mix)
 }
 
 /// How long the service waits at boot for a camera or a screen before it settles for the demo or

@@ -15,6 +15,15 @@ pub struct StyleMix {
     parts: Vec<(String, f32)>,
 }
 
+/// Most styles one blend may name. A blend reaches every frame, the saved state and every
+/// status reply, so its size is bounded where it is parsed (a 130,000-term blend once cut a
+/// mirror from 5 to 2 fps across restarts); more terms than a model has styles mean nothing.
+pub const MAX_BLEND_TERMS: usize = 32;
+/// Longest style name accepted.
+pub const MAX_STYLE_NAME: usize = 64;
+/// Longest blend spec accepted, in bytes.
+pub const MAX_STYLE_SPEC: usize = 1024;
+
 impl StyleMix {
     /// One style at full weight.
     pub fn single(name: &str) -> StyleMix {
@@ -74,6 +83,12 @@ impl std::str::FromStr for StyleMix {
         if s.is_empty() {
             return Err("empty style; expected NAME or NAME=WEIGHT,NAME=WEIGHT".into());
         }
+        if s.len() > MAX_STYLE_SPEC {
+            return Err(format!("style spec of {} bytes; at most {MAX_STYLE_SPEC} are accepted", s.len()));
+        }
+        if s.split(',').count() > MAX_BLEND_TERMS {
+            return Err(format!("a blend names at most {MAX_BLEND_TERMS} styles"));
+        }
         let mut parts = Vec::new();
         for part in s.split(',') {
             let (name, weight) = match part.split_once('=') {
@@ -88,6 +103,9 @@ impl std::str::FromStr for StyleMix {
             };
             if name.is_empty() {
                 return Err(format!("empty style name in `{s}`"));
+            }
+            if name.len() > MAX_STYLE_NAME {
+                return Err(format!("style names have at most {MAX_STYLE_NAME} bytes"));
             }
             if !weight.is_finite() || weight < 0.0 {
                 return Err(format!("style weight for `{name}` must be a finite number >= 0"));
@@ -112,6 +130,13 @@ mod tests {
         assert!("a=x".parse::<StyleMix>().is_err());
         assert!("a=-1".parse::<StyleMix>().is_err());
         assert!("a=0".parse::<StyleMix>().is_err());
+        // Bounded where parsed: the adversarial test's 130,000-term blend, a long name.
+        let huge = vec!["a=1"; 130_000].join(",");
+        assert!(huge.parse::<StyleMix>().unwrap_err().contains("at most"));
+        let many = vec!["a=1"; MAX_BLEND_TERMS + 1].join(",");
+        assert!(many.parse::<StyleMix>().unwrap_err().contains("at most 32 styles"));
+        assert!(vec!["a=1"; MAX_BLEND_TERMS].join(",").parse::<StyleMix>().is_ok());
+        assert!("x".repeat(MAX_STYLE_NAME + 1).parse::<StyleMix>().is_err());
         let err = "b".parse::<StyleMix>().unwrap().weights(&styles).unwrap_err();
         assert!(err.contains("unknown style `b`") && err.contains("a"), "{err}");
     }

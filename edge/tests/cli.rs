@@ -63,7 +63,7 @@ fn embedded_default_serves_the_mjpeg_preview() {
     let mut body = Vec::new();
     for _ in 0..100 {
         let mut s = TcpStream::connect(&addr).unwrap();
-        write!(s, "GET /snapshot.jpg HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n").unwrap();
+        write!(s, "GET /snapshot.jpg HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
         body.clear();
         s.read_to_end(&mut body).unwrap();
         if body.starts_with(b"HTTP/1.1 200") {
@@ -181,7 +181,89 @@ fn serving_beyond_loopback_needs_a_token() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("at least 16 characters"), "{stderr}");
+    assert!(!out.status.success() && stderr.contains("16 to 256 visible ASCII characters"), "{stderr}");
+}
+
+/// SIGTERM is what systemd sends: the same clean stop as Ctrl-C (exit 0, the report written).
+#[test]
+fn sigterm_is_a_clean_stop() {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = mirror()
+        .args(["--input", "test-pattern:", "--output", "null:", "--model-size", "64x48", "--report"])
+        .arg("--state-dir")
+        .arg(state.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("atelier-mirror: output") {
+        assert!(err.read_line(&mut log).unwrap() > 0, "the mirror ended early: {log}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child's pid, which has not been waited for, so it is not reused.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    err.read_to_string(&mut log).unwrap();
+    let mut report = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut report).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("SIGTERM: stopping") && log.contains("stopped after"), "{log}");
+    assert!(report.contains("\"frames_out\""), "the report: {report}");
+}
+
+/// A second mirror on the same state directory would keep its own idea of the active model.
+#[test]
+fn one_state_directory_serves_one_mirror() {
+    let state = tempfile::tempdir().unwrap();
+    let mut first = mirror()
+        .args(["--input", "test-pattern:", "--output", "null:", "--model-size", "64x48", "--state-dir"])
+        .arg(state.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = state.path().join("lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&lock).ok().as_deref() != Some(&first.id().to_string()) {
+        assert!(std::time::Instant::now() < deadline, "the first mirror never took its state directory");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state_arg = state.path().to_str().unwrap();
+    let err =
+        fails(&["--input", "test-pattern:", "--output", "null:", "--frames", "1", "--state-dir", state_arg]);
+    assert!(err.contains(&format!("in use by another atelier-mirror (pid {})", first.id())), "{err}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = mirror()
+        .args(["--input", "test-pattern:", "--output", "null:", "--frames", "1", "--model-size", "64x48"])
+        .args(["--state-dir", state_arg])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The style at start follows one rule and says which part of it applied.
+#[test]
+fn a_style_named_at_start_wins_over_the_one_kept_from_control() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("state.json"), r#"{"active": "factory", "style": "udnie"}"#).unwrap();
+    let start = |extra: &[&str]| {
+        let out = mirror()
+            .args(["--input", "test-pattern:", "--output", "null:", "--frames", "1", "--model-size", "64x48"])
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let log = start(&["--style", "the-scream"]);
+    assert!(log.contains("style the-scream (--style)"), "{log}");
+    let log = start(&[]);
+    assert!(log.contains("style udnie (chosen over control before the last stop"), "{log}");
 }
 
 /// A config the mirror cannot use is one clear line in the log and on the screen, and the mirror

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use atelier_edge::control::checker::{CHECK_MEMORY, CHECK_TIME, Checker};
 use atelier_edge::control::controller::{ControllerOptions, Factory};
 use atelier_edge::control::serial::{self, SerialOptions};
 use atelier_edge::control::store::{ModelStore, Slot, sha256_hex};
@@ -80,7 +81,18 @@ impl Mirror {
         let (remote, link) = pipeline::link();
         let controller = Arc::new(Controller::new(
             remote,
-            ControllerOptions { factory, engine: options, model_size: MODEL_SIZE, device_id: "test".into() },
+            ControllerOptions {
+                factory,
+                engine: options,
+                model_size: MODEL_SIZE,
+                device_id: "test".into(),
+                // As the mirror does: uploads test-run in a process of their own.
+                checker: Checker::Process {
+                    exe: env!("CARGO_BIN_EXE_atelier-mirror").into(),
+                    memory: CHECK_MEMORY,
+                    time: CHECK_TIME,
+                },
+            },
             Some(store),
             &slot,
             engine.styles().to_vec(),
@@ -368,6 +380,72 @@ fn bad_uploads_are_refused_and_the_running_model_stays() {
     assert!(m.ask("ACTIVATE").starts_with("ERR 404 no verified upload"));
     assert!(m.ask(&format!("ACTIVATE {}", sha256_hex(&good))).starts_with("ERR 404 no verified model"));
 
+    assert_eq!(m.controller.status().model, factory);
+    let before = m.frames();
+    m.wait_for(|m| m.frames() > before + 2);
+    m.stop();
+}
+
+/// The adversarial test's model: the factory model rewired so that its test run tiles the picture
+/// `times` times in each direction before slicing it back (x1000: 37 GB; 253 bytes did this then).
+fn tile_bomb(times: i64) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb;
+    let bytes = std::fs::read(factory_model()).unwrap();
+    let mut model = pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let int64 = |name: &str, values: &[i64]| pb::TensorProto {
+        name: name.into(),
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        dims: vec![values.len() as i64],
+        int64_data: values.to_vec(),
+        ..Default::default()
+    };
+    let (h, w) = (MODEL_SIZE.height as i64, MODEL_SIZE.width as i64);
+    graph.initializer = vec![
+        int64("repeats", &[1, 1, times, times]),
+        int64("starts", &[0, 0, 0, 0]),
+        int64("ends", &[1, 3, h, w]),
+    ];
+    let node = |op: &str, input: &[&str], output: &str| pb::NodeProto {
+        op_type: op.into(),
+        name: output.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    };
+    graph.node = vec![
+        node("Tile", &["image", "repeats"], "big"),
+        node("Slice", &["big", "starts", "ends"], "stylized"),
+    ];
+    graph.value_info.clear();
+    model.encode_to_vec()
+}
+
+/// A model whose test run would take the mirror down (the adversarial test's allocation panic,
+/// which used to kill the serial thread for good) is refused with a 422, and the port answers on.
+#[test]
+fn a_model_whose_test_run_blows_up_is_refused_and_the_port_answers_on() {
+    let state = tempfile::tempdir().unwrap();
+    let mut m = Mirror::start(state.path());
+    let factory = m.controller.status().model;
+    // x1000: more than any machine has; x150: 830 MB, which this machine has but the test run's
+    // 512 MB budget does not.
+    for times in [1000, 150] {
+        let bomb = tile_bomb(times);
+        let sha = sha256_hex(&bomb);
+        assert_eq!(m.ask(&format!("UPLOAD {} {sha}", bomb.len())), format!("OK OFFSET 0 OF {}", bomb.len()));
+        let mut reply = String::new();
+        for (i, data) in bomb.chunks(4000).enumerate() {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+            reply = m.ask(&format!("CHUNK {} {:08x} {b64}", i * 4000, crc32fast::hash(data)));
+        }
+        assert!(reply.starts_with("ERR 422 the upload is not a model this mirror can run"), "{reply}");
+        assert!(reply.contains("failed to allocate") || reply.contains("memory"), "x{times}: {reply}");
+        assert!(m.ask("*IDN?").starts_with("OK Atelier,atelier-mirror,"), "the port still answers");
+    }
+    assert!(m.ask("ACTIVATE").starts_with("ERR 404 no verified upload"));
+    assert_eq!(std::fs::read_dir(state.path().join("uploads")).unwrap().count(), 0, "the upload is gone");
     assert_eq!(m.controller.status().model, factory);
     let before = m.frames();
     m.wait_for(|m| m.frames() > before + 2);

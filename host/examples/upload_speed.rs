@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             engine: EngineOptions::default(),
             model_size: Size::new(320, 240),
             device_id: "bench".into(),
+            checker: atelier_edge::control::checker::Checker::InProcess,
         };
         let controller = Arc::new(Controller::new(
             remote,

@@ -378,8 +378,13 @@ impl Connection for HttpConnection {
         if let Some(token) = &self.token {
             builder = builder.header("Authorization", format!("Bearer {token}"));
         }
-        if let Some(crc) = crc {
+        if let Some(crc) = &crc {
             builder = builder.header("X-Chunk-Crc32", crc);
+        }
+        // The mirror takes changes only with a content type a cross-site form cannot send.
+        if method != "GET" {
+            let mime = if crc.is_some() { "application/octet-stream" } else { "application/json" };
+            builder = builder.header("Content-Type", mime);
         }
         let response = match body {
             Some(body) => agent.run(builder.body(body)?),

@@ -274,6 +274,10 @@ def main(argv):
                 if info["colours"] < int(v):
                     print(f"ppm-check: {argv[2]} has {info['colours']} colours < {v}")
                     ok = False
+            elif k == "--max-colors":
+                if info["colours"] > int(v):
+                    print(f"ppm-check: {argv[2]} has {info['colours']} colours > {v}")
+                    ok = False
             else:
                 print(f"ppm-check: unknown option {k}", file=sys.stderr)
                 return 2

@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use image::RgbImage;
-
+use super::checker::Checker;
 use super::error::ControlError;
 use super::request::{Identity, ModelSummary, Models, Request, Response, UploadState};
-use super::store::{ModelStore, Progress, Slot, sha256_hex};
+use super::store::{Begun, ModelStore, Progress, Slot, sha256_hex};
 use crate::engine::{Engine, EngineOptions};
 use crate::frame::Size;
 use crate::pipeline::{Command, Remote, Status};
@@ -48,6 +47,8 @@ pub struct ControllerOptions {
     /// The pipeline's model size: uploads are prepared and test-run at it before activation.
     pub model_size: Size,
     pub device_id: String,
+    /// Where uploads are test-run: a process of their own in the mirror.
+    pub checker: Checker,
 }
 
 /// The command set's one implementation.
@@ -55,6 +56,9 @@ pub struct Controller {
     remote: Remote,
     options: ControllerOptions,
     store: Option<Mutex<ModelStore>>,
+    /// Held through every change of the running model (upload completion, activation, rollback),
+    /// so the pipeline and `state.json` change together, one change at a time.
+    changes: Mutex<()>,
     /// The active model's summary and the previous one's (for `MODEL?` without re-reading files).
     active: Mutex<(ModelSummary, Option<ModelSummary>)>,
     /// The latest verified upload, already prepared, so activation is a swap.
@@ -87,6 +91,7 @@ impl Controller {
         let mut controller = Controller {
             remote,
             store: store.map(Mutex::new),
+            changes: Mutex::new(()),
             active: Mutex::new((placeholder(), None)),
             staged: Mutex::new(None),
             factory_sha,
@@ -100,7 +105,26 @@ impl Controller {
             .and_then(|s| s.state().previous.clone())
             .and_then(|slot| controller.describe(&slot).ok());
         controller.active = Mutex::new((current, previous));
+        controller.recover();
         controller
+    }
+
+    /// Uploads found complete at start but never checked (the mirror stopped during the check)
+    /// are checked now: kept as the verified upload, or thrown away.
+    fn recover(&self) {
+        let parts = match self.store() {
+            Ok(mut store) => store.take_recovered(),
+            Err(_) => return,
+        };
+        for part in parts {
+            let sha256 = part.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            match self.complete(&part, &sha256) {
+                Ok(_) => {
+                    tracing::info!("upload {sha256}, complete when the mirror stopped, checked and kept")
+                }
+                Err(e) => tracing::warn!("upload {sha256}, complete when the mirror stopped, refused: {e}"),
+            }
+        }
     }
 
     /// Answers one request.
@@ -126,9 +150,7 @@ impl Controller {
             }
             Request::Strength => Ok(Response::Strength { strength: self.running()?.strength }),
             Request::SetStrength(strength) => {
-                if !(0.0..=1.0).contains(&strength) {
-                    return Err(ControlError::bad_request("strength must be between 0 and 1"));
-                }
+                let strength = super::request::check_strength(strength)?;
                 self.remote.send(Command::SetStrength(strength))?;
                 Ok(Response::Strength { strength })
             }
@@ -240,50 +262,63 @@ impl Controller {
     }
 
     fn upload(&self, size: u64, sha256: &str) -> Result<Response, ControlError> {
-        let mut store = self.store()?;
-        let offset = store.begin(size, sha256)?;
+        let _changes = lock(&self.changes);
+        let begun = self.store()?.begin(size, sha256)?;
         let sha256 = sha256.to_ascii_lowercase();
-        // (Not `describe`: it locks the store, which this guard holds.)
-        let verified = match offset == size {
-            true => {
-                Some(self.summary(&Slot::Deployed(sha256.clone()), styles_of(&store.model_path(&sha256))?))
+        let verified = match begun {
+            Begun::At(offset) => {
+                return Ok(Response::Upload(UploadState { sha256, size, offset, verified: None }));
             }
-            false => None,
+            Begun::Complete(part) => self.complete(&part, &sha256)?,
+            Begun::Have => {
+                let mut store = self.store()?;
+                // (Not `describe`: it locks the store, which this guard holds.)
+                let path = store.model_path(&sha256);
+                let summary = self.summary(&Slot::Deployed(sha256.clone()), styles_of(&path)?);
+                if store.state().verified.as_deref() != Some(&sha256) {
+                    // Uploaded before and kept: make it the one `ACTIVATE` means.
+                    store.accept(&path, &sha256)?;
+                }
+                summary
+            }
         };
-        if verified.is_some() && store.state().verified.as_deref() != Some(&sha256) {
-            // Uploaded before and kept: make it the one `ACTIVATE` means.
-            let path = store.model_path(&sha256);
-            store.accept(&path, &sha256)?;
-        }
-        Ok(Response::Upload(UploadState { sha256, size, offset, verified }))
+        Ok(Response::Upload(UploadState { sha256, size, offset: size, verified: Some(verified) }))
     }
 
     fn chunk(&self, offset: u64, crc32: u32, data: &[u8]) -> Result<Response, ControlError> {
-        let mut store = self.store()?;
+        let _changes = lock(&self.changes);
         let end = offset + data.len() as u64;
-        let part = match store.chunk(offset, crc32, data)? {
+        let progress = self.store()?.chunk(offset, crc32, data)?;
+        let part = match progress {
             Progress::Partial(next) => {
-                let (sha256, size) = store.pending().unwrap_or_default();
+                let (sha256, size) = self.store()?.pending().unwrap_or_default();
                 return Ok(Response::Upload(UploadState { sha256, size, offset: next, verified: None }));
             }
             Progress::Complete(part) => part,
         };
         let sha256 = part.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        match self.check(&part, &sha256) {
+        let summary = self.complete(&part, &sha256)?;
+        Ok(Response::Upload(UploadState { sha256, size: end, offset: end, verified: Some(summary) }))
+    }
+
+    /// A whole upload, hash verified: test-run it (in a process of its own), then keep it as the
+    /// verified upload and stage its engine, or throw it away. Called with `changes` held.
+    fn complete(&self, part: &Path, sha256: &str) -> Result<ModelSummary, ControlError> {
+        match self.check(part, sha256) {
             Ok(engine) => {
-                let path = store.accept(&part, &sha256)?;
+                let path = self.store()?.accept(part, sha256)?;
                 tracing::info!("upload {} verified and test-run; ready to activate", path.display());
                 let summary = ModelSummary {
                     origin: "deployed",
-                    name: short(&sha256),
-                    sha256: sha256.clone(),
+                    name: short(sha256),
+                    sha256: sha256.to_string(),
                     styles: engine.styles().to_vec(),
                 };
-                *lock(&self.staged) = Some((sha256.clone(), engine));
-                Ok(Response::Upload(UploadState { sha256, size: end, offset: end, verified: Some(summary) }))
+                *lock(&self.staged) = Some((sha256.to_string(), engine));
+                Ok(summary)
             }
             Err(e) => {
-                store.reject(&part);
+                self.store()?.reject(part);
                 Err(e)
             }
         }
@@ -292,21 +327,7 @@ impl Controller {
     /// Loads a model file, checks the contract, prepares it at the pipeline's size and runs it
     /// once on a test picture: only a model that passes may become active.
     fn check(&self, path: &Path, sha256: &str) -> Result<Engine, ControlError> {
-        let name = deployed_name(sha256);
-        let bytes =
-            std::fs::read(path).map_err(|e| ControlError::internal(format!("{}: {e}", path.display())))?;
-        let refuse = |e: String| {
-            ControlError::invalid_model(format!("the upload is not a model this mirror can run: {e}"))
-        };
-        let mut engine =
-            Engine::from_bytes(&bytes, &name, self.options.engine).map_err(|e| refuse(e.kind.to_string()))?;
-        let size = self.options.model_size;
-        engine.prepare(size).map_err(|e| refuse(e.to_string()))?;
-        let out = engine.stylize(&test_picture(size)).map_err(|e| refuse(e.to_string()))?;
-        if out.dimensions() != (size.width, size.height) {
-            return Err(refuse(format!("it returned {}x{} for {size}", out.width(), out.height())));
-        }
-        Ok(engine)
+        self.options.checker.check(path, &deployed_name(sha256), self.options.engine, self.options.model_size)
     }
 
     /// An engine for a slot, ready for the pipeline.
@@ -336,6 +357,7 @@ impl Controller {
     }
 
     fn activate(&self, sha: Option<String>) -> Result<Response, ControlError> {
+        let _changes = lock(&self.changes);
         let slot = match sha.as_deref() {
             Some("factory") => Slot::Factory,
             Some(sha) if super::store::is_sha256(sha) => Slot::Deployed(sha.to_ascii_lowercase()),
@@ -352,14 +374,21 @@ impl Controller {
             },
         };
         let engine = self.engine_for(&slot)?;
-        self.swap(engine, &slot)?;
-        if let Ok(mut store) = self.store() {
-            store.activate(slot)?;
-        }
+        // Saved first: when state.json cannot be written the running model does not change.
+        let before = match self.store() {
+            Ok(mut store) => {
+                let before = store.state().clone();
+                store.activate(slot.clone())?;
+                Some(before)
+            }
+            Err(_) => None,
+        };
+        self.swap_or_restore(engine, &slot, before)?;
         Ok(Response::Model(self.models()))
     }
 
     fn rollback(&self) -> Result<Response, ControlError> {
+        let _changes = lock(&self.changes);
         let previous = self
             .store()?
             .state()
@@ -367,9 +396,32 @@ impl Controller {
             .clone()
             .ok_or_else(|| ControlError::not_found("no previous model to roll back to"))?;
         let engine = self.engine_for(&previous)?;
-        self.swap(engine, &previous)?;
-        self.store()?.rollback()?;
+        let before = {
+            let mut store = self.store()?;
+            let before = store.state().clone();
+            store.rollback()?;
+            before
+        };
+        self.swap_or_restore(engine, &previous, Some(before))?;
         Ok(Response::Model(self.models()))
+    }
+
+    /// Swaps the saved choice in; if the pipeline cannot take it (it stopped), the saved state
+    /// goes back to what it was, so a restart runs what was running.
+    fn swap_or_restore(
+        &self,
+        engine: Engine,
+        slot: &Slot,
+        before: Option<super::store::State>,
+    ) -> Result<(), ControlError> {
+        let swapped = self.swap(engine, slot);
+        if swapped.is_err()
+            && let (Some(before), Ok(mut store)) = (before, self.store())
+            && let Err(e) = store.restore(before)
+        {
+            tracing::error!("{e}");
+        }
+        swapped
     }
 
     /// Hands a ready engine to the pipeline, keeping the style when the new model has it.
@@ -448,15 +500,6 @@ fn short(sha: &str) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A smooth colour ramp with a few edges: enough to exercise every layer of a generator.
-fn test_picture(size: Size) -> RgbImage {
-    RgbImage::from_fn(size.width, size.height, |x, y| {
-        let (u, v) = (x * 255 / size.width.max(1), y * 255 / size.height.max(1));
-        let edge = if (x / 16 + y / 16) % 2 == 0 { 40 } else { 0 };
-        image::Rgb([u as u8, v as u8, ((u + v) / 2 + edge).min(255) as u8])
-    })
 }
 
 /// A stable id for this device that does not reveal the machine id itself.

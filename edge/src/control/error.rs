@@ -23,6 +23,11 @@ impl ControlError {
     pub fn unauthorized(message: impl Into<String>) -> ControlError {
         ControlError::new(401, message)
     }
+    /// The request comes from where the mirror does not take requests (a foreign `Host` or
+    /// `Origin`: another site's page in a browser).
+    pub fn forbidden(message: impl Into<String>) -> ControlError {
+        ControlError::new(403, message)
+    }
     /// No such command, style or model.
     pub fn not_found(message: impl Into<String>) -> ControlError {
         ControlError::new(404, message)
@@ -34,6 +39,10 @@ impl ControlError {
     /// A line or an upload over its limit.
     pub fn too_large(message: impl Into<String>) -> ControlError {
         ControlError::new(413, message)
+    }
+    /// A state change without a content type the API takes (a cross-site form's `text/plain`).
+    pub fn unsupported_media_type(message: impl Into<String>) -> ControlError {
+        ControlError::new(415, message)
     }
     /// The uploaded file is not a model the mirror can run (hash, contract, test run).
     pub fn invalid_model(message: impl Into<String>) -> ControlError {

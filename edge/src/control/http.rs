@@ -11,6 +11,19 @@
 //! every route except the page shell needs `Authorization: Bearer TOKEN` or the `atelier_token`
 //! cookie the page sets (SameSite=Strict, so other sites cannot ride on it); the page shell holds
 //! no frames or settings.
+//!
+//! Browsers: a web page the shopper's or operator's browser has open must not drive the mirror,
+//! token or not. Every request's `Host` must be an address, a loopback name, this machine's
+//! name or an allowed host (DNS rebinding gives an attacker's name); a request with an `Origin`
+//! must come from the mirror's own page or an allowed origin; and a request that changes
+//! anything must say `Content-Type: application/json` (`application/octet-stream` for model
+//! bytes) or carry the token in its `Authorization` header, neither of which a cross-site form
+//! can send without the browser asking first.
+//!
+//! Limits: at most [`MAX_CONNECTIONS`] connections (more get a 503 at once), hyper's header-read
+//! timeout (which also ends idle keep-alive connections), a timeout between body frames, a
+//! declared body over the route's limit refused before it is read, and a connection whose
+//! client stops reading (a stalled `/stream` viewer) dropped after [`WRITE_STALL`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,11 +34,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request as HttpRequest, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post, put};
 use image::RgbImage;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::controller::Controller;
@@ -41,6 +55,14 @@ const JPEG_QUALITY: u8 = 80;
 const BOUNDARY: &str = "atelierframe";
 /// Longest a controller call may take before the client is told to ask again (model checks).
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Open connections at most, well below the service's descriptor limit (`LimitNOFILE=2048`).
+pub const MAX_CONNECTIONS: usize = 512;
+/// A request's head must arrive within this; an idle keep-alive connection is closed after it.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest pause between two pieces of a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(15);
+/// A connection whose client takes nothing for this long is dropped (a stalled viewer).
+pub const WRITE_STALL: Duration = Duration::from_secs(15);
 
 /// Frames for the preview, published by the sink on the output thread.
 #[derive(Default)]
@@ -102,18 +124,50 @@ pub struct HttpOptions {
     pub token: Option<String>,
     /// `None`: preview only; the API answers 503.
     pub controller: Option<Arc<Controller>>,
+    /// Why the API and the preview are closed (the config in force is a fallback whose token
+    /// may be stale): everything but the page answers 503 with it.
+    pub closed: Option<String>,
+    /// Host names the mirror answers to besides addresses, loopback names and its own name.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://dashboard.example`) whose pages may call the API.
+    pub allowed_origins: Vec<String>,
+    pub limits: HttpLimits,
+}
+
+/// The server's limits ([`HttpLimits::default`]: the constants above; tests shorten them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_stall: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            write_stall: WRITE_STALL,
+        }
+    }
 }
 
 struct App {
     preview: Arc<Preview>,
     options: HttpOptions,
+    /// This machine's name, lower case, as `Host` may carry it (`name`, `name.local`).
+    own_name: Option<String>,
 }
 
-/// A running server; dropping it ends the streams and stops accepting.
+/// A running server; dropping it ends the streams, stops accepting and waits for its thread, so
+/// that what the server held (the controller, the state directory's lock) is released.
 pub struct HttpServer {
     addr: SocketAddr,
     preview: Arc<Preview>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HttpServer {
@@ -123,24 +177,38 @@ impl HttpServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let preview = Arc::new(Preview::default());
-        let app = Arc::new(App { preview: preview.clone(), options });
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let own_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty());
+        let app = Arc::new(App { preview: preview.clone(), options, own_name });
+        let (shutdown, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new().name("http".into()).spawn(move || {
+        let thread = std::thread::Builder::new().name("http".into()).spawn(move || {
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => return tracing::error!("HTTP server cannot start: {e}"),
                 };
-                let server = axum::serve(listener, router(app)).with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                });
-                if let Err(e) = server.await {
-                    tracing::error!("HTTP server stopped: {e}");
+                let limits = app.options.limits;
+                let router = router(app);
+                let open = Arc::new(AtomicUsize::new(0));
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        accepted = listener.accept() => match accepted {
+                            Ok((tcp, _)) => serve_connection(tcp, router.clone(), open.clone(), limits),
+                            Err(e) => {
+                                // Out of descriptors, say: wait rather than spin.
+                                tracing::warn!("HTTP server: cannot accept a connection: {e}");
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                        },
+                    }
                 }
             })
         })?;
-        Ok(HttpServer { addr, preview, shutdown: Some(shutdown) })
+        Ok(HttpServer { addr, preview, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -158,7 +226,60 @@ impl Drop for HttpServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
+}
+
+/// Counts a connection for as long as it is served.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves one connection with the server's limits, or answers 503 when it is one too many.
+fn serve_connection(tcp: tokio::net::TcpStream, router: Router, open: Arc<AtomicUsize>, limits: HttpLimits) {
+    if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
+        open.fetch_sub(1, Ordering::SeqCst);
+        tokio::spawn(too_many(tcp));
+        return;
+    }
+    let counted = Open(open);
+    let mut io = tokio_io_timeout::TimeoutStream::new(tcp);
+    io.set_write_timeout(Some(limits.write_stall));
+    let io = hyper_util::rt::TokioIo::new(Box::pin(io));
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    tokio::spawn(async move {
+        let _counted = counted;
+        let served = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(io, service)
+            .await;
+        if let Err(e) = served {
+            tracing::debug!("HTTP connection ended: {e}");
+        }
+    });
+}
+
+/// The answer to a connection over [`MAX_CONNECTIONS`], written without reading the request.
+async fn too_many(mut tcp: tokio::net::TcpStream) {
+    let body = r#"{"code":503,"error":"too many connections to this mirror; try again shortly"}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Retry-After: 5\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let reply = async {
+        tcp.write_all(head.as_bytes()).await?;
+        tcp.write_all(body.as_bytes()).await?;
+        tcp.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), reply).await;
 }
 
 fn router(app: Arc<App>) -> Router {
@@ -185,15 +306,124 @@ fn router(app: Arc<App>) -> Router {
         .route("/stream", get(stream))
         .route("/snapshot.jpg", get(snapshot))
         .layer(middleware::from_fn_with_state(app.clone(), authorize));
-    Router::new()
+    let cors = (!app.options.allowed_origins.is_empty()).then(|| {
+        let origins: Vec<HeaderValue> =
+            app.options.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                "x-chunk-crc32".parse().expect("name"),
+            ])
+    });
+    let routes = Router::new()
         .route("/", get(page))
         .route("/index.html", get(page))
         .merge(protected)
         .layer(DefaultBodyLimit::max(MAX_HTTP_CHUNK + 4096))
-        .with_state(app)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(app.options.limits.body_timeout))
+        .layer(middleware::from_fn_with_state(app.clone(), guard));
+    // Outermost, so a preflight from an allowed origin is answered before the guard.
+    match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    }
+    .with_state(app)
 }
 
 type AppState = State<Arc<App>>;
+
+/// The checks every request passes before routing: a declared body over its route's limit, a
+/// closed API, a `Host` or `Origin` that is not the mirror's, a state change without a content
+/// type a cross-site form cannot send (unless it carries the token in `Authorization`).
+async fn guard(State(app): AppState, request: HttpRequest, next: Next) -> HttpResponse {
+    let refused = check_request(&app, request.method(), request.uri().path(), request.headers());
+    match refused {
+        Some(e) => {
+            let close = e.code == 413;
+            let mut response = error(e);
+            if close {
+                // The body was not read: the connection cannot carry another request.
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+        None => next.run(request).await,
+    }
+}
+
+fn check_request(app: &App, method: &Method, path: &str, headers: &HeaderMap) -> Option<ControlError> {
+    let limit = if path == "/api/v1/model/file" { MAX_MODEL_BYTES } else { (MAX_HTTP_CHUNK + 4096) as u64 };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Some(ControlError::too_large(format!("a body of at most {limit} bytes is accepted here")));
+    }
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = host
+        && !app.host_allowed(host)
+    {
+        return Some(ControlError::forbidden(format!(
+            "this mirror does not answer to the host name in `Host: {host}`; reach it by its address, \
+             or add the name to allowed_hosts in its config"
+        )));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("\u{fffd}");
+        let own = host.map(|h| format!("http://{h}"));
+        let allowed = app.options.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin));
+        if own.as_deref() != Some(origin) && !allowed {
+            return Some(ControlError::forbidden(format!(
+                "requests from pages at {origin} are refused; add the origin to allowed_origins in the \
+                 mirror's config to allow them"
+            )));
+        }
+    }
+    if path != "/"
+        && path != "/index.html"
+        && let Some(why) = &app.options.closed
+    {
+        return Some(ControlError::unavailable(why.clone()));
+    }
+    if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !headers.contains_key(header::AUTHORIZATION)
+    {
+        let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let bytes = path == "/api/v1/model/file" || path.starts_with("/api/v1/model/upload/");
+        let ok = mime == "application/json" || (bytes && mime == "application/octet-stream");
+        if !ok {
+            return Some(ControlError::unsupported_media_type(format!(
+                "a request that changes the mirror needs Content-Type: {} (or the API token in an \
+                 Authorization header)",
+                if bytes { "application/octet-stream" } else { "application/json" }
+            )));
+        }
+    }
+    None
+}
+
+impl App {
+    /// Whether `Host` names this mirror: an IP address (nobody can rebind an address), a
+    /// loopback name, this machine's name (bare or `.local`) or an allowed host; any port.
+    fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => name,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        if let Some(own) = &self.own_name
+            && (name == *own || name == format!("{own}.local"))
+        {
+            return true;
+        }
+        self.options.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name))
+    }
+}
 
 /// Lets a request through when no token is set, or when it carries the token.
 async fn authorize(State(app): AppState, request: HttpRequest, next: Next) -> HttpResponse {
@@ -217,16 +447,16 @@ fn carries(headers: &HeaderMap, token: &str) -> bool {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_string());
-    // The page stores the token URI-encoded.
-    let cookie = headers
+    // The page stores the token URI-encoded. Every cookie of that name counts: one planted by
+    // another page on the same host name must not lock the page out.
+    let cookies = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix("atelier_token="))
-        .map(percent_decode)
-        .next();
-    [bearer, cookie].into_iter().flatten().any(|given| same(given.as_bytes(), token.as_bytes()))
+        .map(percent_decode);
+    bearer.into_iter().chain(cookies).any(|given| same(given.as_bytes(), token.as_bytes()))
 }
 
 /// Decodes `%XX` escapes (what `encodeURIComponent` writes); a malformed escape stays as is.
@@ -471,6 +701,11 @@ mod tests {
         assert!(carries(&with(header::COOKIE, "x=1; atelier_token=a%2Bb%2Fc%3Dd-0123456789"), token));
         assert!(!carries(&with(header::COOKIE, "atelier_token=a+b/c=d-012345678"), token));
         assert!(!carries(&HeaderMap::new(), token));
+        // A planted cookie of the same name before the page's own does not lock the page out.
+        assert!(carries(
+            &with(header::COOKIE, "atelier_token=planted; atelier_token=a%2Bb%2Fc%3Dd-0123456789"),
+            token
+        ));
         assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
 }

@@ -71,8 +71,8 @@ pub fn parse(line: &str) -> Result<Request, ControlError> {
         "PREV" | "STYLE:PREV" => none(Request::StepStyle(-1)),
         "STRENGTH?" => none(Request::Strength),
         "STRENGTH" => match rest.parse::<f32>() {
-            Ok(s) if (0.0..=1.0).contains(&s) => Ok(Request::SetStrength(s)),
-            _ => Err(ControlError::bad_request("STRENGTH needs a number from 0 to 1")),
+            Ok(s) => super::request::check_strength(s).map(Request::SetStrength),
+            Err(_) => Err(ControlError::bad_request("STRENGTH needs a number from 0 to 1")),
         },
         "MIRROR?" => none(Request::Mirror),
         "MIRROR" => on_off(&head, rest).map(Request::SetMirror),
@@ -235,6 +235,9 @@ mod tests {
         assert_eq!(code("FLY"), 404);
         assert_eq!(code("STATUS? now"), 400);
         assert_eq!(code("STRENGTH 2"), 400);
+        assert_eq!(code("STRENGTH -0.0"), 400);
+        assert_eq!(code("STRENGTH NaN"), 400);
+        assert_eq!(parse("STRENGTH 0").unwrap(), Request::SetStrength(0.0));
         assert_eq!(code("DISPLAY maybe"), 400);
         assert_eq!(code("UPLOAD big 00"), 400);
         assert_eq!(code("CHUNK 0 zz aGk="), 400);

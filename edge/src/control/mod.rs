@@ -11,6 +11,7 @@
 //! [`Response`] or a [`ControlError`] whose code is an HTTP status, so the serial `ERR <code>` and
 //! the HTTP API agree. `docs/control.md` is the reference.
 
+pub mod checker;
 pub mod controller;
 pub mod error;
 pub mod http;

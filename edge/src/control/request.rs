@@ -6,6 +6,18 @@ use crate::style::StyleMix;
 /// Largest model file an upload may declare.
 pub const MAX_MODEL_BYTES: u64 = 64 << 20;
 
+/// The style strength a request may set: 0 (the camera picture) to 1 (the full style), exactly;
+/// NaN and -0.0 are refused rather than stored and shown.
+pub fn check_strength(strength: f32) -> Result<f32, crate::control::ControlError> {
+    if (0.0..=1.0).contains(&strength) && strength.is_sign_positive() {
+        Ok(strength)
+    } else {
+        Err(crate::control::ControlError::bad_request(format!(
+            "strength must be a number from 0 to 1, not {strength}"
+        )))
+    }
+}
+
 /// What an operator or a panel asks of the mirror.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {

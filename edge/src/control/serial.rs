@@ -146,7 +146,15 @@ impl<'a> Connection<'a> {
     }
 
     fn execute(&mut self, request: Request) -> Result<Response, ControlError> {
-        let response = self.controller.execute(request)?;
+        // A request that panics is answered, and the port goes on answering: its thread is the
+        // panel's only way in.
+        let controller = self.controller;
+        let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| controller.execute(request)))
+            .unwrap_or_else(|panic| {
+                let why = super::checker::panic_text(&*panic);
+                tracing::error!("a serial request panicked: {why}");
+                Err(ControlError::internal(format!("the request failed: {why}")))
+            })?;
         if let Response::Events { events } = response {
             self.events = events.then(|| Watched::from(&self.controller.status()));
         }

@@ -5,11 +5,13 @@
 //!  STATE_DIR/state.json            {"active": "factory"|SHA, "previous": ..., "style": ...}
 //!  STATE_DIR/uploads/SHA.part      the one upload in progress (resumable: its length is the offset)
 //!  STATE_DIR/models/SHA.onnx       verified models: the active one, the previous, the latest upload
+//!  STATE_DIR/lock                  held by the mirror using the directory (its pid inside)
 //! ```
 //!
 //! Every write that matters is made durable before it is acknowledged: chunks are fsynced before
 //! the file is hashed, and `state.json` is replaced atomically (temporary file, fsync, rename,
-//! fsync of the directory), so a power cut leaves the old state or the new one, never half.
+//! fsync of the directory), so a power cut leaves the old state or the new one, never half. A
+//! change of state is written before it is kept in memory: when the write fails, nothing changed.
 //! Checking a model (contract, test run) is the controller's job; the store only keeps bytes.
 
 use std::fs::{self, File, OpenOptions};
@@ -74,6 +76,18 @@ struct Upload {
     path: PathBuf,
 }
 
+/// Where an upload stands when it is started or resumed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begun {
+    /// A verified model with this hash is already kept: nothing to send.
+    Have,
+    /// Send from this offset.
+    At(u64),
+    /// Every byte is in and hashes right, but the model was never checked (the mirror stopped
+    /// during the check): check it, then [`ModelStore::accept`] or [`ModelStore::reject`] it.
+    Complete(PathBuf),
+}
+
 /// What a chunk did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -91,6 +105,10 @@ pub struct ModelStore {
     state: State,
     upload: Option<Upload>,
     reserve: u64,
+    /// Uploads found complete at start whose check never finished.
+    recovered: Vec<PathBuf>,
+    /// Held open for the store's life: its lock keeps a second mirror off the directory.
+    _lock: File,
 }
 
 impl ModelStore {
@@ -109,6 +127,7 @@ impl ModelStore {
         }
         let probe = dir.join(".write-test");
         File::create(&probe).and_then(|_| fs::remove_file(&probe)).map_err(|e| io("write to it", e))?;
+        let lock = lock_dir(dir)?;
         let path = dir.join("state.json");
         let state = match fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
@@ -125,7 +144,21 @@ impl ModelStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(io("read state.json", e)),
         };
-        Ok(ModelStore { dir: dir.to_path_buf(), state, upload: None, reserve: RESERVE_BYTES })
+        let recovered = complete_parts(&dir.join("uploads"));
+        Ok(ModelStore {
+            dir: dir.to_path_buf(),
+            state,
+            upload: None,
+            reserve: RESERVE_BYTES,
+            recovered,
+            _lock: lock,
+        })
+    }
+
+    /// Uploads that were complete when the mirror last stopped but never checked; each is to be
+    /// checked, then accepted or rejected. Empties the list.
+    pub fn take_recovered(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.recovered)
     }
 
     /// Space to leave free on the file system when uploading (default [`RESERVE_BYTES`]).
@@ -147,9 +180,8 @@ impl ModelStore {
         self.dir.join("models").join(format!("{sha256}.onnx"))
     }
 
-    /// Starts an upload, or resumes the one with this hash; returns the offset to send from.
-    /// A model already verified answers its full size (nothing to send).
-    pub fn begin(&mut self, size: u64, sha256: &str) -> Result<u64, ControlError> {
+    /// Starts an upload, or resumes the one with this hash.
+    pub fn begin(&mut self, size: u64, sha256: &str) -> Result<Begun, ControlError> {
         let sha256 = sha256.to_ascii_lowercase();
         if !is_sha256(&sha256) {
             return Err(ControlError::bad_request("the SHA-256 must be 64 hexadecimal digits"));
@@ -164,13 +196,13 @@ impl ModelStore {
         }
         if self.model_path(&sha256).exists() {
             self.upload = None;
-            return Ok(size);
+            return Ok(Begun::Have);
         }
         if let Some(up) = &self.upload
             && up.sha256 == sha256
             && up.size == size
         {
-            return Ok(up.offset);
+            return Ok(Begun::At(up.offset));
         }
         self.discard_partials(Some(&sha256));
         let path = self.dir.join("uploads").join(format!("{sha256}.part"));
@@ -178,6 +210,16 @@ impl ModelStore {
         let mut file =
             OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path).map_err(io)?;
         let mut offset = file.metadata().map_err(io)?.len();
+        if offset == size {
+            // Whole, but its check never finished (the mirror stopped): check it now, unless
+            // what is there is not what was declared.
+            drop(file);
+            if sha256_file(&path).map_err(io)? == sha256 {
+                return Ok(Begun::Complete(path));
+            }
+            let _ = fs::remove_file(&path);
+            return self.begin(size, &sha256);
+        }
         if offset > size {
             file.set_len(0).map_err(io)?;
             offset = 0;
@@ -198,7 +240,7 @@ impl ModelStore {
         }
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
         self.upload = Some(Upload { sha256, size, offset, file, path });
-        Ok(offset)
+        Ok(Begun::At(offset))
     }
 
     /// Writes a chunk at `offset`, which must be where the upload stands.
@@ -254,14 +296,15 @@ impl ModelStore {
         Ok(Progress::Complete(up.path))
     }
 
-    /// Keeps a complete upload that passed the checks as a verified model.
+    /// Keeps a complete upload that passed the checks as a verified model, the one `ACTIVATE`
+    /// with no hash means; the verified upload it replaces goes unless it is active or previous.
     pub fn accept(&mut self, part: &Path, sha256: &str) -> Result<PathBuf, ControlError> {
         let dest = self.model_path(sha256);
         fs::rename(part, &dest)
             .and_then(|()| sync_dir(&self.dir.join("models")))
             .map_err(|e| ControlError::internal(format!("{}: {e}", dest.display())))?;
-        self.state.verified = Some(sha256.to_string());
-        self.save()?;
+        self.commit(State { verified: Some(sha256.to_string()), ..self.state.clone() })?;
+        self.prune();
         Ok(dest)
     }
 
@@ -272,48 +315,66 @@ impl ModelStore {
 
     /// Records `slot` as active and the current one as previous.
     pub fn activate(&mut self, slot: Slot) -> Result<(), ControlError> {
-        if self.state.active != slot {
-            self.state.previous = Some(std::mem::replace(&mut self.state.active, slot));
+        let mut next = self.state.clone();
+        if next.active != slot {
+            next.previous = Some(std::mem::replace(&mut next.active, slot));
         }
-        self.save()?;
+        self.commit(next)?;
         self.prune();
         Ok(())
     }
 
     /// Swaps active and previous; `None` when there is nothing to go back to.
     pub fn rollback(&mut self) -> Result<Option<Slot>, ControlError> {
-        let Some(previous) = self.state.previous.take() else { return Ok(None) };
-        let current = std::mem::replace(&mut self.state.active, previous.clone());
-        self.state.previous = Some(current);
-        self.save()?;
+        let Some(previous) = self.state.previous.clone() else { return Ok(None) };
+        let next = State {
+            active: previous.clone(),
+            previous: Some(self.state.active.clone()),
+            ..self.state.clone()
+        };
+        self.commit(next)?;
         Ok(Some(previous))
+    }
+
+    /// Puts back a state saved before (an activation the pipeline then refused).
+    pub fn restore(&mut self, state: State) -> Result<(), ControlError> {
+        self.commit(state)
     }
 
     /// Remembers the style shown, for the next start.
     pub fn set_style(&mut self, style: &str) -> Result<(), ControlError> {
         if self.state.style.as_deref() != Some(style) {
-            self.state.style = Some(style.to_string());
-            self.save()?;
+            self.commit(State { style: Some(style.to_string()), ..self.state.clone() })?;
         }
         Ok(())
     }
 
     /// Forgets a deployed slot that can no longer be loaded (deleted or damaged file).
     pub fn forget(&mut self, slot: &Slot) -> Result<(), ControlError> {
-        if self.state.active == *slot {
-            self.state.active = Slot::Factory;
+        let mut next = self.state.clone();
+        if next.active == *slot {
+            next.active = Slot::Factory;
         }
-        if self.state.previous.as_ref() == Some(slot) {
-            self.state.previous = None;
+        if next.previous.as_ref() == Some(slot) {
+            next.previous = None;
         }
-        self.save()
+        self.commit(next)
     }
 
-    fn save(&self) -> Result<(), ControlError> {
-        let json = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+    /// Writes `next` durably, then makes it the state; when the write fails nothing changes and
+    /// the error says why (a full card, a read-only directory).
+    fn commit(&mut self, next: State) -> Result<(), ControlError> {
+        let json = serde_json::to_vec_pretty(&next).expect("state serialises");
         write_atomic(&self.dir.join("state.json"), &json).map_err(|e| {
-            ControlError::internal(format!("{}: cannot save state.json: {e}", self.dir.display()))
-        })
+            let why = format!("{}: cannot save state.json: {e}", self.dir.display());
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                ControlError::insufficient_storage(format!("{why}; nothing was changed: free space there"))
+            } else {
+                ControlError::internal(format!("{why}; nothing was changed"))
+            }
+        })?;
+        self.state = next;
+        Ok(())
     }
 
     /// Deletes models that are neither active, previous nor the latest verified upload.
@@ -349,6 +410,47 @@ impl ModelStore {
     }
 }
 
+/// Takes the directory's lock (a second mirror on the same state directory would keep its own
+/// idea of what is active and overwrite the first one's) and writes this process's id into it.
+fn lock_dir(dir: &Path) -> Result<File, ControlError> {
+    let path = dir.join("lock");
+    let io = |e: std::io::Error| ControlError::unavailable(format!("{}: {e}", path.display()));
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(ControlError::conflict(format!(
+                "state directory {} is in use by another atelier-mirror (pid {}); stop it, or give \
+                 this one its own --state-dir",
+                dir.display(),
+                holder.trim()
+            )));
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).and_then(|()| file.write_all(std::process::id().to_string().as_bytes())).map_err(io)?;
+    Ok(file)
+}
+
+/// The `SHA.part` files in `uploads` whose content hashes to their name: complete uploads.
+fn complete_parts(uploads: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(uploads) else { return vec![] };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|path| {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            path.extension().is_some_and(|e| e == "part")
+                && is_sha256(stem)
+                && path.metadata().is_ok_and(|m| m.len() <= MAX_MODEL_BYTES)
+                && sha256_file(path).is_ok_and(|actual| actual == stem)
+        })
+        .collect()
+}
+
 pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -373,10 +475,14 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// Writes a file so that after a crash it holds the old content or the new, never a mix.
+/// Readable by its owner only: the kept copy of a config holds the API token.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
+    // A leftover from a crash keeps its old mode through `create`.
+    let _ = fs::remove_file(&tmp);
     {
-        let mut file = File::create(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
@@ -405,7 +511,8 @@ mod tests {
     use super::*;
 
     fn upload(store: &mut ModelStore, bytes: &[u8], chunk: usize) -> Result<Progress, ControlError> {
-        let mut offset = store.begin(bytes.len() as u64, &sha256_hex(bytes))? as usize;
+        let Begun::At(offset) = store.begin(bytes.len() as u64, &sha256_hex(bytes))? else { panic!() };
+        let mut offset = offset as usize;
         loop {
             let end = (offset + chunk).min(bytes.len());
             let data = &bytes[offset..end];
@@ -422,7 +529,7 @@ mod tests {
         let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let sha = sha256_hex(&bytes);
         let mut store = ModelStore::open(dir.path()).unwrap();
-        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), 0);
+        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), Begun::At(0));
         assert!(matches!(
             store.chunk(0, crc32fast::hash(&bytes[..100]), &bytes[..100]),
             Ok(Progress::Partial(100))
@@ -434,12 +541,13 @@ mod tests {
         // A restarted mirror resumes from what was written.
         drop(store);
         let mut store = ModelStore::open(dir.path()).unwrap();
-        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), 100);
+        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), Begun::At(100));
         let Progress::Complete(part) = upload(&mut store, &bytes, 999).unwrap() else { panic!() };
         let path = store.accept(&part, &sha).unwrap();
         assert_eq!(fs::read(&path).unwrap(), bytes);
-        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), bytes.len() as u64, "already have it");
+        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), Begun::Have, "already have it");
         store.activate(Slot::Deployed(sha.clone())).unwrap();
+        drop(store);
         let reopened = ModelStore::open(dir.path()).unwrap();
         assert_eq!(reopened.state().active, Slot::Deployed(sha));
         assert_eq!(reopened.state().previous, Some(Slot::Factory));
@@ -479,6 +587,62 @@ mod tests {
     }
 
     #[test]
+    fn a_second_mirror_cannot_share_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::open(dir.path()).unwrap();
+        let err = ModelStore::open(dir.path()).unwrap_err();
+        assert_eq!(err.code, 409, "{err}");
+        assert!(
+            err.message.contains(&format!("in use by another atelier-mirror (pid {})", std::process::id()))
+        );
+        drop(store);
+        ModelStore::open(dir.path()).unwrap();
+    }
+
+    /// The adversarial test's kill -9 during the final check: the whole file is in uploads/, its
+    /// check never ran. It is found at start, and a new UPLOAD of it is checked, not refused.
+    #[test]
+    fn an_upload_complete_but_unchecked_is_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        let sha = sha256_hex(&bytes);
+        fs::create_dir_all(dir.path().join("uploads")).unwrap();
+        let part = dir.path().join("uploads").join(format!("{sha}.part"));
+        fs::write(&part, &bytes).unwrap();
+        // And a partial one, and one whose bytes are not what its name says.
+        fs::write(dir.path().join("uploads").join(format!("{}.part", sha256_hex(b"other"))), b"oth").unwrap();
+        let mut store = ModelStore::open(dir.path()).unwrap();
+        assert_eq!(store.take_recovered(), vec![part.clone()]);
+        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), Begun::Complete(part.clone()));
+        // A complete file that does not hash right starts over.
+        fs::write(&part, vec![0u8; bytes.len()]).unwrap();
+        assert_eq!(store.begin(bytes.len() as u64, &sha).unwrap(), Begun::At(0));
+    }
+
+    /// ACTIVATE on a directory where state.json cannot be written: an error, and nothing changed
+    /// (in memory, on disk, after a restart).
+    #[test]
+    fn a_state_that_cannot_be_saved_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ModelStore::open(dir.path()).unwrap();
+        let bytes = vec![7u8; 300];
+        let sha = sha256_hex(&bytes);
+        let Progress::Complete(part) = upload(&mut store, &bytes, 100).unwrap() else { panic!() };
+        store.accept(&part, &sha).unwrap();
+        let before = store.state().clone();
+        // The temporary file's name taken by a directory: the write fails even for root.
+        fs::create_dir_all(dir.path().join("state.tmp/x")).unwrap();
+        let err = store.activate(Slot::Deployed(sha.clone())).unwrap_err();
+        assert!(
+            err.message.contains("cannot save state.json") && err.message.contains("nothing was changed")
+        );
+        assert_eq!(store.state(), &before);
+        assert!(store.rollback().unwrap().is_none());
+        drop(store);
+        assert_eq!(ModelStore::open(dir.path()).unwrap().state(), &before);
+    }
+
+    #[test]
     fn rollback_swaps_and_prune_keeps_what_is_needed() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = ModelStore::open(dir.path()).unwrap();
@@ -493,6 +657,14 @@ mod tests {
         }
         let left = fs::read_dir(dir.path().join("models")).unwrap().count();
         assert_eq!(left, 2, "the first model is neither active nor previous");
+        // Verified uploads never activated do not pile up: each one replaces the last.
+        for n in 10..14u8 {
+            let bytes = vec![n; 50];
+            let Progress::Complete(part) = upload(&mut store, &bytes, 64).unwrap() else { panic!() };
+            store.accept(&part, &sha256_hex(&bytes)).unwrap();
+        }
+        let left = fs::read_dir(dir.path().join("models")).unwrap().count();
+        assert_eq!(left, 3, "active, previous and the latest verified upload");
         assert_eq!(store.rollback().unwrap(), Some(Slot::Deployed(shas[1].clone())));
         assert_eq!(store.state().previous, Some(Slot::Deployed(shas[2].clone())));
     }

@@ -67,7 +67,7 @@ mod tests {
 
     fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
         let mut s = TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
         out

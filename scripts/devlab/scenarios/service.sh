@@ -5,6 +5,8 @@
 #   - it is active (Type=notify: READY=1 after the first frame), as user atelier, with a STATUS=
 #   - the screen shows the mirror (screendump; service.host.sh judges it)
 #   - SIGSTOP of the mirror: the watchdog kills and restarts it
+#   - systemctl stop (SIGTERM): a clean stop, exit 0, its last lines in the journal, the screen
+#     handed back to the console
 #   - a broken config with a kept good one: one ERROR line, the mirror runs on the kept one
 #   - a broken config with none kept: five starts, then the start limit; no crash loop; the
 #     delay between starts grows where systemd can (254 and later: Debian 13), else stays 2 s
@@ -48,6 +50,21 @@ wait_for 300 "the restarted service active" active
 journal | grep -q "Watchdog timeout" || { journal | tail -n 20 >&2; lab_fail "no watchdog timeout in the journal"; }
 [ "$(prop NRestarts)" -gt "$restarts" ] || lab_fail "NRestarts did not grow"
 lab_log "watchdog restarted the mirror: pid $pid -> $(prop MainPID), NRestarts $(prop NRestarts)"
+
+# --- systemctl stop sends SIGTERM: a clean stop, not a kill ---
+cursor=$(journalctl -u "$unit" -n 0 --show-cursor | sed -n 's/^-- cursor: //p')
+systemctl stop "$unit"
+after_stop() { journalctl -u "$unit" --after-cursor="$cursor" --no-pager -o cat; }
+[ "$(prop Result)" = success ] && [ "$(prop ExecMainCode)" = 1 ] && [ "$(prop ExecMainStatus)" = 0 ] \
+  || { after_stop >&2; lab_fail "stop: Result=$(prop Result) ExecMainCode=$(prop ExecMainCode) ExecMainStatus=$(prop ExecMainStatus)"; }
+after_stop | grep -q "SIGTERM: stopping" && after_stop | grep -q "stopped after" \
+  || { after_stop >&2; lab_fail "no clean-stop lines in the journal"; }
+after_stop | grep "stopped after" | tail -n 1 >"$LAB_SHARE/stop-line.txt"
+sleep 1
+lab_screendump stopped
+lab_log "systemctl stop: exit 0, $(cat "$LAB_SHARE/stop-line.txt")"
+systemctl start "$unit"
+wait_for 300 "active again after the stop" active
 
 # --- a broken config: the kept good one is used, the problem is one line and on the screen ---
 ls /var/lib/atelier/last-good_* >/dev/null 2>&1 || lab_fail "no kept copy of the good config"

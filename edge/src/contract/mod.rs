@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+pub mod bounds;
+
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -60,6 +62,8 @@ pub enum ContractError {
     NotOnnx(String),
     #[error("the ONNX model has no graph; the file is truncated or not a model")]
     NoGraph,
+    #[error("the file is out of bounds for a model ({0}); a style generator is far smaller")]
+    OutOfBounds(String),
     #[error("opset {found} is too old: the contract needs ai.onnx opset >= {MIN_OPSET}")]
     OldOpset { found: i64 },
     #[error("missing input `{0}`: the contract needs an f32 [1,3,H,W] input named `{INPUT_IMAGE}`")]
@@ -128,12 +132,14 @@ pub struct ModelInfo {
     pub style_sources: Option<Vec<String>>,
 }
 
-/// Decodes ONNX bytes, telling an empty or non-ONNX file apart from other failures.
+/// Decodes ONNX bytes, telling an empty or non-ONNX file apart from other failures. What the
+/// decoding would allocate is bounded first ([`bounds`]).
 pub fn decode(bytes: &[u8]) -> Result<pb::ModelProto, ContractError> {
     use prost::Message;
     if bytes.is_empty() {
         return Err(ContractError::Empty);
     }
+    bounds::check(bytes)?;
     let proto = pb::ModelProto::decode(bytes).map_err(|e| ContractError::NotOnnx(e.to_string()))?;
     if proto.graph.is_none() {
         return Err(ContractError::NoGraph);
