@@ -29,18 +29,8 @@ for arg in "$@"; do
 done
 
 TRIPLE=aarch64-unknown-linux-gnu
-have_toolchain() {
-  [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/$TRIPLE ] \
-    && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null
-}
-if ! have_toolchain; then
-  echo "cross-build: installing Debian's cross toolchain (rustc-web, arm64 std, gcc, qemu)" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO dpkg --add-architecture arm64
-  $SUDO apt-get update >&2
-  $SUDO apt-get install -y rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu \
-    libc6-dev-arm64-cross qemu-user-static file libclang-dev >&2
-fi
+# Debian's cross toolchain: rustc-web, its arm64 std, gcc, qemu-user.
+scripts/host-packages.sh cross
 
 # Debian's cargo, not rustup's: only Debian's rustc has the arm64 standard library. A separate
 # target directory keeps its artifacts from invalidating the native build's (CARGO_TARGET_DIR is

@@ -52,7 +52,7 @@ set_arch() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Host packages.
+# Host packages (apt-get update for the downloads of guest kernels and modules).
 APT_UPDATED=0
 apt_update_once() {
   if [ "$APT_UPDATED" = 0 ]; then
@@ -66,69 +66,11 @@ need_root() {
   [ "$(id -u)" = 0 ] || die "setup must install packages and needs root (run as root or via sudo)"
 }
 
-pkg_installed() { # pkg[:arch]
-  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
-}
-
-# qemu-system from bookworm-backports on Debian 12: the machine image carries qemu-utils 10.x
-# from backports, which conflicts with bookworm's qemu-system 7.2 (qemu-system-common). Taking
-# QEMU 10 from backports everywhere keeps one QEMU version on every machine (CI included).
-ensure_backports_source() {
-  local f=/etc/apt/sources.list.d/atelier-devlab-backports.sources
-  [ -f "$f" ] && return 0
-  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
-  note "adding bookworm-backports to apt sources ($f)"
-  cat >"$f" <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-  APT_UPDATED=0
-}
-
+# QEMU (from bookworm-backports on Debian 12) and the lab's tools: scripts/host-packages.sh.
 ensure_host_packages() {
   command -v apt-get >/dev/null || die "the device lab needs a Debian host (apt-get not found)"
-  local codename; codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
-  # The guest runs the host's programs: grow-root also needs sfdisk (fdisk) and mkfs.vfat
-  # (dosfstools), which a fresh host lacks until pi-image installs them, later in the lab.
-  local pkgs=(busybox-static kmod cpio xz-utils v4l-utils libdrm-tests python3 gcc libc6-dev make
-              libjpeg-turbo-progs fdisk dosfstools e2fsprogs)
-  [ "$ARCH" = aarch64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
-  local qemu_pkgs=("$QEMU_PKG" qemu-system-common qemu-system-data)
-  [ "$ARCH" = x86_64 ] && qemu_pkgs+=(seabios)
-  local missing=() p
-  for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-  local qemu_ok=1
-  for p in "${qemu_pkgs[@]}"; do pkg_installed "$p" || qemu_ok=0; done
-  if [ "$codename" = bookworm ] && [ "$qemu_ok" = 1 ]; then
-    # Installed, but from bookworm (7.2)? Then it must come from backports like qemu-utils.
-    case "$(dpkg-query -W -f='${Version}' "$QEMU_PKG")" in *bpo12*) ;; *) qemu_ok=0 ;; esac
-  fi
-  if [ "${#missing[@]}" = 0 ] && [ "$qemu_ok" = 1 ]; then return 0; fi
-  need_root
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$qemu_ok" = 0 ]; then
-    if [ "$codename" = bookworm ]; then
-      ensure_backports_source
-      apt_update_once
-      local bpo=() q
-      for q in "${qemu_pkgs[@]}"; do bpo+=("$q/bookworm-backports"); done
-      note "installing ${bpo[*]}"
-      apt-get install -y -qq --no-install-recommends "${bpo[@]}" \
-        || die "could not install QEMU from bookworm-backports"
-    else
-      missing+=("${qemu_pkgs[@]}")
-    fi
-  fi
-  if [ "${#missing[@]}" -gt 0 ]; then
-    apt_update_once
-    note "installing ${missing[*]}"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-      || die "apt-get install ${missing[*]} failed"
-  fi
-  command -v "$QEMU" >/dev/null || die "$QEMU not found after installing $QEMU_PKG"
+  "$REPO_ROOT/scripts/host-packages.sh" "lab-$ARCH" || die "could not install the lab's packages (lab-$ARCH)"
+  command -v "$QEMU" >/dev/null || die "$QEMU not found after installing the lab's packages"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sourced by the other scripts: makes sure a Rust toolchain >= 1.91 is available and exports
 # CARGO. On a fresh Debian 12 machine with no Rust it installs Debian's rustc-web/cargo-web
-# (1.96, from bookworm-security) and a C compiler; no toolchain download is needed. It also
-# installs libclang-dev when missing (bindgen, for the v4l crate).
+# (1.96, from bookworm-security); no toolchain download is needed. It also installs what the
+# build needs beside Rust when missing (scripts/host-packages.sh build: C/C++ compilers, libclang
+# for the v4l crate's bindgen, Python's venv).
 need_minor=91
 cargo_ok() {
   local v
@@ -15,16 +16,8 @@ elif [ -x "$HOME/.cargo/bin/cargo" ] && cargo_ok "$HOME/.cargo/bin/cargo"; then
   CARGO="$HOME/.cargo/bin/cargo"
 else
   echo "ensure-rust: no cargo >= 1.$need_minor found; installing Debian's rustc-web and cargo-web" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update >&2
-  $SUDO apt-get install -y rustc-web cargo-web gcc pkg-config python3-venv >&2
+  "$(dirname "${BASH_SOURCE[0]}")/host-packages.sh" rust
   CARGO=/usr/bin/cargo
 fi
-# The `v4l` crate generates its kernel bindings with bindgen at build time, which needs libclang.
-if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1; then
-  echo "ensure-rust: installing libclang-dev (bindgen for the v4l crate)" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update >&2
-  $SUDO apt-get install -y libclang-dev >&2
-fi
+"$(dirname "${BASH_SOURCE[0]}")/host-packages.sh" build
 export CARGO

@@ -21,10 +21,7 @@ if [ ! -x "$MIRROR" ] || [ ! -x "$EXPECTED_PICTURE" ] || [ ! -x "$PANEL" ] || [ 
   "$CARGO" build -j 2 -p atelier-edge --bin atelier-mirror --example expected_picture --example panel_upload \
     --example presence_sequence || exit 1
 fi
-if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null || ! command -v xdpyinfo >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq xvfb x11-utils imagemagick >/dev/null || exit 1
-fi
+scripts/host-packages.sh lab-x86_64 || exit 1
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(camera-drm camera-mjpeg camera-unplug fb-rotate serial-unplug presence window-xvfb service service-trixie grow-root)
 if [ $# -eq 0 ]; then

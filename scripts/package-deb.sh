@@ -49,15 +49,7 @@ if [ "$("$tools/bin/cargo-deb" --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_
   "$CARGO" install --locked --quiet --version "$CARGO_DEB_VERSION" --root "$tools" cargo-deb >&2
 fi
 export PATH="$tools/bin:$PATH"
-need=(dpkg-deb fakeroot)
-[ $lint = 1 ] && need+=(lintian)
-missing=()
-for c in "${need[@]}"; do command -v "$c" >/dev/null || missing+=("$c"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  note "installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq "${missing[@]}" >&2
-fi
+scripts/host-packages.sh package
 
 mkdir -p "$out"
 made=()

@@ -20,9 +20,7 @@ cd "$(dirname "$0")/.."
 [ $# -ge 1 ] && [ -f "$1" ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 deb=$(realpath "$1") arm_deb=${2:+$(realpath "$2")}
 [ "$(id -u)" = 0 ] || { echo "package-test: needs root (chroot and mount)" >&2; exit 2; }
-for c in mmdebstrap; do
-  command -v $c >/dev/null || { apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null; }
-done
+scripts/host-packages.sh package
 
 work=$(mktemp -d /tmp/package-test.XXXXXX)
 root=$work/root

@@ -19,16 +19,8 @@ NODE_DIR=${ATELIER_NODE_DIR:-$HOME/.cache/atelier/node}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 die() { echo "page-check: FAILED: $*" >&2; exit 1; }
 
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-apt_install() {
-  echo "page-check: installing Debian's $*" >&2
-  $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq "$@" >&2
-}
-if [ ! -x "$CHROMIUM" ]; then
-  [ "$CHROMIUM" = /usr/bin/chromium ] && apt_install chromium
-  [ -x "$CHROMIUM" ] || die "no Chromium at $CHROMIUM"
-fi
-command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+[ "$CHROMIUM" = /usr/bin/chromium ] && scripts/host-packages.sh page
+[ -x "$CHROMIUM" ] || die "no Chromium at $CHROMIUM"
 have=$(cd / && node -p "require('$NODE_DIR/node_modules/puppeteer-core/package.json').version" 2>/dev/null || true)
 if [ "$have" != "$PUPPETEER_CORE_VERSION" ]; then
   echo "page-check: installing puppeteer-core@$PUPPETEER_CORE_VERSION into $NODE_DIR" >&2

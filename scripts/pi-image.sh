@@ -5,21 +5,25 @@
 #
 #   scripts/pi-image.sh [--suite bookworm] [--out out/pi/atelier-mirror-pi.img] [--test] [--fresh-base]
 #                       ATELIER_MIRROR_ARM64_DEB
+#   scripts/pi-image.sh [--suite bookworm] [--fresh-base] --base-only
 #
+#   --base-only   only make sure the base root is cached (scripts/test.sh builds it early, beside
+#                 the compiler)
 #   --test        then boot the image's root with the image's own kernel in the aarch64 device lab
 #                 (scripts/devlab/scenarios/pi-image.sh): settings from the FAT partition, the
 #                 root grown to the disk, the service up by itself with a virtual camera and
 #                 display, the mirror on the screen
 #   --fresh-base  rebuild the cached base root (today's Debian packages) instead of reusing it
 #
-# This machine cannot run arm64 programs (no binfmt_misc), so arm64 maintainer scripts run in
-# the aarch64 device-lab guest (TCG), booted on the root being built:
-#   base  (cached) host: debootstrap --foreign unpacks Debian's packages (scripts/pi-image/base.sh);
-#         guest: every package configured, the initrd made once (base-stage2.sh); the root is
-#         kept as a tar under ~/.cache/atelier/pi-base, keyed on those two files and the suite
-#         (~30 min cold; --fresh-base rebuilds it, as a release should, for today's packages)
-#   own   guest, on a copy of the base: the .deb installed, the first-boot units enabled
-#         (scripts/pi-image/stage2.sh, ~2.5 min)
+# arm64 programs (maintainer scripts, the initrd's tools) run on this x86-64 machine through
+# qemu-user and binfmt_misc (scripts/arm64-binfmt.sh), in a chroot, as Debian's own raspi images
+# are built:
+#   base  (cached) mmdebstrap installs Debian's packages, makes the initrd once and writes the
+#         system's settings (scripts/pi-image/base.sh, base-customize.sh); the root is kept as a
+#         tar under ~/.cache/atelier/pi-base, keyed on those two files and the suite (~12 min
+#         cold; --fresh-base rebuilds it, as a release should, for today's packages)
+#   own   chroot into a copy of the base: the .deb installed, the first-boot units enabled
+#         (scripts/pi-image/stage2.sh, under a minute)
 #   image host: the FAT and ext4 file systems are made from directories (mkfs.vfat + mtools,
 #         mkfs.ext4 -d: no loop devices, no mounts) and put into a partitioned image (sfdisk)
 # scripts/test.sh runs it with --test (docs/packaging.md has the times).
@@ -27,69 +31,78 @@
 # and none for the Pi 5: on a Pi 5 install the .deb on Raspberry Pi OS instead (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-suite=bookworm out=out/pi/atelier-mirror-pi.img test=0 fresh_base=0
-while [ $# -gt 1 ]; do
+suite=bookworm out=out/pi/atelier-mirror-pi.img test=0 fresh_base=0 base_only=0
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
   case $1 in
     --suite) suite=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --test) test=1; shift ;;
     --fresh-base) fresh_base=1; shift ;;
+    --base-only) base_only=1; shift ;;
+    -*) usage ;;
     *) break ;;
   esac
 done
-[ $# = 1 ] && [ -f "$1" ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-deb=$(realpath "$1")
-[ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || { echo "pi-image: $deb is not an arm64 package" >&2; exit 2; }
+if [ $base_only = 0 ]; then
+  [ $# = 1 ] && [ -f "$1" ] || usage
+  deb=$(realpath "$1")
+  [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ] || { echo "pi-image: $deb is not an arm64 package" >&2; exit 2; }
+else
+  [ $# = 0 ] || usage
+fi
 [ "$(id -u)" = 0 ] || { echo "pi-image: needs root (file ownership in the image)" >&2; exit 2; }
-missing=()
-for tool in debootstrap:debootstrap mkfs.vfat:dosfstools mcopy:mtools sfdisk:fdisk mkfs.ext4:e2fsprogs; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+scripts/host-packages.sh pi
+scripts/arm64-binfmt.sh
 note() { echo "pi-image: $*" >&2; }
 work=$(dirname "$out")/build
 root=$work/root
 mkdir -p "$work"
 start=$(date +%s)
 files=scripts/pi-image
-# Runs a stage in the aarch64 guest booted on $root; its root.tar then replaces $root.
-in_guest() { # script log-name
-  scripts/devlab.sh --arch aarch64 run --root "$root" --mem 3G --copy-large --timeout 5400 --out "$work/$2" \
-    "$1" >"$work/$2.log" 2>&1 || { tail -n 30 "$work/$2.log" >&2; note "$2 failed (log: $work/$2.log)"; exit 1; }
+# Runs an arm64 command in the chroot at $root with its own /proc, /sys and /dev: a private mount
+# namespace, so nothing stays mounted on the build machine whatever happens.
+in_chroot() { # log-name command...
+  local log=$work/$1.log; shift
+  unshare --mount --propagation private --fork sh -c '
+    root=$1; shift
+    mount -t proc proc "$root/proc" && mount -t sysfs sysfs "$root/sys" && mount --rbind /dev "$root/dev"
+    exec chroot "$root" "$@"' sh "$root" "$@" >"$log" 2>&1 \
+    || { tail -n 30 "$log" >&2; note "$(basename "$log" .log) failed (log: $log)"; exit 1; }
 }
 
 # --- base: cached ---
 cache=${ATELIER_CACHE:-$HOME/.cache/atelier}/pi-base
-key=$({ echo "$suite"; cat $files/base.sh $files/base-stage2.sh; } | sha256sum | cut -c1-16)
+key=$({ echo "$suite"; cat $files/base.sh $files/base-customize.sh; } | sha256sum | cut -c1-16)
 base=$cache/$suite-$key.tar
+mkdir -p "$cache"
+exec 8>"$cache/.lock"
+flock 8 # one build of the base at a time (scripts/test.sh starts one early, in the background)
 if [ $fresh_base = 1 ] || [ ! -f "$base" ]; then
-  rm -rf "$root"
-  note "base, host: debootstrap --foreign $suite arm64"
-  $files/base.sh "$root" "$suite" "$work/base-stage1.log"
-  note "base, aarch64 guest (TCG): every package configured, the initrd made (~30 min)"
-  in_guest $files/base-stage2.sh base-stage2
-  cat "$work/base-stage2/base-times.txt" >&2
-  mkdir -p "$cache"
+  note "base: Debian $suite arm64 with mmdebstrap, maintainer scripts and the initrd under qemu-user (~12 min)"
+  t=$(date +%s)
+  $files/base.sh "$work/base.tar" "$suite" "$work/base.log"
   rm -f "$cache"/*.tar # one base at a time: each is ~800 MB
-  mv "$work/base-stage2/root.tar" "$base"
-  note "base cached: $base"
+  mv "$work/base.tar" "$base"
+  note "base cached in $(( $(date +%s) - t )) s: $base ($(grep -o 'initrd made in [0-9]* s' "$work/base.log"))"
 else
   note "base: $base (cached; --fresh-base rebuilds it)"
 fi
-rm -rf "$root" && mkdir "$root"
+[ $base_only = 0 ] || exit 0
+rm -rf "$root" && mkdir -p "$root"
 tar -C "$root" --numeric-owner -xpf "$base"
 
-# --- own: the mirror (aarch64 guest) ---
+# --- own: the mirror ---
+t=$(date +%s)
 cp "$deb" "$root/root/atelier-mirror.deb"
 install -D -m 755 $files/boot-settings "$root/usr/lib/atelier/boot-settings"
 install -D -m 644 $files/atelier-boot-settings.service "$root/etc/systemd/system/atelier-boot-settings.service"
 install -D -m 755 $files/grow-root "$root/usr/lib/atelier/grow-root"
 install -D -m 644 $files/atelier-grow-root.service "$root/etc/systemd/system/atelier-grow-root.service"
-note "own: the .deb installed in the aarch64 guest"
-in_guest $files/stage2.sh stage2
-cat "$work/stage2/stage2-times.txt" >&2
-rm -rf "$root" && mkdir "$root"
-tar -C "$root" --numeric-owner -xpf "$work/stage2/root.tar" && rm "$work/stage2/root.tar"
+install -m 755 $files/stage2.sh "$root/root/stage2.sh"
+in_chroot stage2 /root/stage2.sh
+rm "$root/root/stage2.sh"
+note "own: the .deb installed and the first-boot units enabled in $(( $(date +%s) - t )) s"
 # The mount point of the lab kernel's modules (a kernel the image does not have).
 find "$root/usr/lib/modules" -mindepth 1 -maxdepth 1 -type d -empty -delete
 [ -f "$root/boot/firmware/config.txt" ] || { note "raspi-firmware did not populate /boot/firmware"; exit 1; }

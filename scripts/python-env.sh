@@ -10,7 +10,7 @@ want=(onnx==1.23.2 onnxruntime==1.31.1 numpy)
 [ "${1:-}" = "--train" ] && want+=(torch==2.13.0)
 if [ ! -x "$VENV/bin/python" ]; then
   if ! python3 -m venv "$VENV" >&2 2>/dev/null; then
-    (apt-get update && apt-get install -y python3-venv) >&2
+    "$(dirname "$0")/host-packages.sh" build
     python3 -m venv "$VENV" >&2
   fi
 fi

@@ -7,6 +7,8 @@
 #   scripts/segmenter.sh             convert + check into the cache, print its output directory
 #   scripts/segmenter.sh --install   ... and copy the results into models/segmenter/
 #   scripts/segmenter.sh --force     redo the conversion and the check even if up to date
+#   scripts/segmenter.sh --check     ... and fail unless models/segmenter/ holds exactly what it
+#                                    made (scripts/test.sh: the shipped files are today's conversion)
 #
 # Everything lives under ${ATELIER_CACHE:-~/.cache/atelier}/segmenter: venv/ (pinned tools),
 # wheel/ (the hash-checked mediapipe wheel), tflite/ (the extracted models + LICENSE) and out/
@@ -16,12 +18,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE="${ATELIER_CACHE:-$HOME/.cache/atelier}/segmenter"
-install=0 force=0
+install=0 force=0 check=0
 for arg in "$@"; do
   case "$arg" in
     --install) install=1 ;;
     --force) force=1 ;;
-    *) echo "usage: scripts/segmenter.sh [--install] [--force]" >&2; exit 2 ;;
+    --check) check=1 ;;
+    *) echo "usage: scripts/segmenter.sh [--install] [--force] [--check]" >&2; exit 2 ;;
   esac
 done
 log() { echo "segmenter: $*" >&2; }
@@ -123,6 +126,13 @@ else
   log "up to date: $OUT (--force to redo)"
 fi
 
+if [ "$check" = 1 ]; then
+  for f in selfie-landscape.onnx selfie-square.onnx; do
+    cmp -s "$OUT/$f" "$ROOT/models/segmenter/$f" \
+      || die "models/segmenter/$f differs from this script's conversion (run it with --install)"
+  done
+  log "models/segmenter/ holds exactly this conversion"
+fi
 if [ "$install" = 1 ]; then
   mkdir -p "$ROOT/models/segmenter"
   cp "$OUT/selfie-square.onnx" "$OUT/selfie-landscape.onnx" "$OUT/LICENSE" "$OUT/masks.jpg" "$ROOT/models/segmenter/"

@@ -7,10 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${ATELIER_MIRROR_BIN:-target/debug/atelier-mirror}")
 [ -x "$bin" ] || { echo "service-check: no mirror binary at $bin (cargo build -p atelier-edge)" >&2; exit 1; }
-if ! command -v systemd-analyze >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq systemd >/dev/null
-fi
+scripts/host-packages.sh service
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 unit="$tmp/atelier-mirror.service"

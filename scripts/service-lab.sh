@@ -20,7 +20,7 @@ suite=bookworm
 deb=$(realpath "$1")
 root=$PWD/out/service-root-$suite
 name=service$([ "$suite" = bookworm ] || echo "-$suite")
-command -v mmdebstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null; }
+scripts/host-packages.sh lab-x86_64
 rm -rf "$root"
 echo "service-lab: building a Debian $suite guest root with $(basename "$deb") installed (mmdebstrap)" >&2
 mmdebstrap --quiet --variant=apt --include=systemd,systemd-sysv,udev,kmod,procps "$suite" "$root" \

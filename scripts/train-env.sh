@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # Sourced: the environment that builds and runs the `train` feature (tch on the PyPI torch wheel).
-# torch-sys compiles a C++ wrapper around libtorch.
-if ! command -v g++ >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update >&2 && $SUDO apt-get install -y g++ >&2
-fi
+# torch-sys compiles a C++ wrapper around libtorch (g++: scripts/host-packages.sh build).
+"$(dirname "${BASH_SOURCE[0]}")/host-packages.sh" build
 VENV=$("$(dirname "${BASH_SOURCE[0]}")/python-env.sh" --train)
 export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" LIBTORCH_USE_PYTORCH=1
 # libtorch's OpenMP threads spin while waiting; on a shared 2-core machine that turns 0.1 s steps
