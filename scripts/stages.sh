@@ -53,8 +53,9 @@ stage_bg() {
   local log=$STAGE_LOGS/$name.log
   STAGE_T0[$name]=$SECONDS
   echo "==> stage $name started in the background ($(date +%H:%M:%S); log: $log)"
-  # Its own process group, so a failure elsewhere can stop it and everything it started.
-  setsid nice -n 10 "$@" >"$log" 2>&1 </dev/null &
+  # Its own process group, so a failure elsewhere can stop it and everything it started; the
+  # time it ended is noted for the summary (it may end long before it is waited for).
+  setsid nice -n 10 bash -c '"$@"; rc=$?; echo $SECONDS >"$0.seconds"; exit $rc' "$log" "$@" >"$log" 2>&1 </dev/null &
   STAGE_PID[$name]=$!
 }
 
@@ -69,7 +70,7 @@ stage_wait() {
     tail -n 40 "$log"
     _stage_fail "$name" "$rc" "$log"
   fi
-  _stage_row "$name" $((SECONDS - STAGE_T0[$name])) "ok (background)"
+  _stage_row "$name" "$(cat "$log.seconds" 2>/dev/null || echo $((SECONDS - STAGE_T0[$name])))" "ok (background)"
 }
 
 stages_done() {

@@ -287,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     let mut store = open_state_dir(settings.state_dir.as_deref())?;
     let (engine, slot) = startup_model(&factory, store.as_mut(), options)?;
-    let style = startup_style(&settings, cli.style.is_some(), store.as_ref(), &engine, &slot)?;
+    let (style, why_style) = startup_style(&settings, cli.style.is_some(), store.as_ref(), &engine, &slot)?;
     let boot = BootWait::new();
     let source_spec = choose_input(&settings, &boot);
     let source = source_spec
@@ -326,6 +326,7 @@ fn run(cli: Cli) -> Result<()> {
         engine.styles().len(),
         engine.styles().join(", ")
     );
+    eprintln!("atelier-mirror: style {} ({why_style})", style.label());
     eprintln!("atelier-mirror: input {}", source.describe());
     eprintln!("atelier-mirror: output {}", sink.describe());
     for part in sink.describe().split(" + ") {
@@ -536,16 +537,17 @@ fn startup_model(
 
 /// The style at start, by one rule (docs/control.md, "At start"): a style named at start
 /// (`--style`, else the config's `style`) wins; else the one last chosen over control, when the
-/// model has it; else the model's first. The start line says which applied. A named style the
+/// model has it; else the model's first. A named style the
 /// factory model lacks is a mistake in the settings and stops the mirror; one a deployed model
-/// lacks (the settings were written for another model) gives way, with a warning.
+/// lacks (the settings were written for another model) gives way, with a warning. Returns the
+/// style and which rule applied, for the start line.
 fn startup_style(
     settings: &Settings,
     named_by_flag: bool,
     store: Option<&ModelStore>,
     engine: &Engine,
     slot: &Slot,
-) -> Result<StyleMix> {
+) -> Result<(StyleMix, String)> {
     let kept = store.and_then(|s| s.state().style.as_deref()).and_then(|s| s.parse::<StyleMix>().ok());
     let kept = kept.filter(|m| m.weights(engine.styles()).is_ok());
     let source = if named_by_flag { "--style" } else { "the config's style" };
@@ -568,8 +570,7 @@ fn startup_style(
             }
         },
     };
-    eprintln!("atelier-mirror: style {} ({why})", mix.label());
-    Ok(mix)
+    Ok((mix, why))
 }
 
 /// How long the service waits at boot for a camera or a screen before it settles for the demo or
